@@ -1,0 +1,130 @@
+"""One place that makes dlt pipelines: destination, dataset per vendor, file format, state location."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ingest.db import PROJECT_ROOT, Connection
+from ingest.errors import GridhouseError
+from ingest.reports import FileReport, LoadReport
+from ingest.sources import batteries, circuits, meters
+from ingest.sources.base import QUARANTINE, Planned, TableSpec
+
+# dlt reads its configuration from the environment; these are the project's defaults.
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
+
+
+@dataclass(frozen=True)
+class Vendor:
+    name: str
+    plan: Callable[[Path], list[Planned]]
+    source: Callable[..., Any]
+    tables: tuple[TableSpec, ...]
+
+    @property
+    def dataset(self) -> str:
+        return f"raw_{self.name}"
+
+
+VENDORS = {
+    v.name: v
+    for v in (
+        Vendor("batteries", batteries.plan, batteries.batteries, (batteries.ASSETS, batteries.TELEMETRY)),
+        Vendor("meters", meters.plan, meters.meters, (meters.READINGS,)),
+        Vendor("circuits", circuits.plan, circuits.circuits, (*circuits.METADATA.values(), circuits.POWER)),
+    )
+}
+
+# parquet goes through ADBC (COPY BINARY), the fast path; insert_values works everywhere (PGlite has no COPY).
+FILE_FORMATS = ("parquet", "csv", "insert_values")
+
+
+def vendor(name: str) -> Vendor:
+    try:
+        return VENDORS[name]
+    except KeyError:
+        raise GridhouseError(f"unknown source {name!r}: choose one of {', '.join(VENDORS)}") from None
+
+
+def file_format() -> str:
+    chosen = os.environ.get("GRIDHOUSE_LOADER_FORMAT", "parquet")
+    if chosen not in FILE_FORMATS:
+        raise GridhouseError(f"GRIDHOUSE_LOADER_FORMAT={chosen!r}: choose one of {', '.join(FILE_FORMATS)}")
+    return chosen
+
+
+def pipelines_dir(conn: Connection) -> Path:
+    """dlt's local working state, one folder per target database so state never crosses databases."""
+    home = Path(os.environ.get("GRIDHOUSE_HOME") or PROJECT_ROOT / ".gridhouse")
+    key = hashlib.sha1(f"{conn.host}:{conn.port}/{conn.dbname}".encode()).hexdigest()[:12]
+    return home / "dlt" / key
+
+
+def load(
+    name: str,
+    path: Path,
+    conn: Connection,
+    *,
+    full_refresh: bool = False,
+    on_file: Callable[[FileReport], None] | None = None,
+) -> LoadReport:
+    """Load one vendor's files into raw_<vendor>; returns per-file read / loaded / quarantined."""
+    import dlt
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    chosen = vendor(name)
+    plan = chosen.plan(path)
+    reports: list[FileReport] = []
+    pipeline = dlt.pipeline(
+        pipeline_name=f"gridhouse_{chosen.name}",
+        destination=dlt.destinations.postgres(conn.dlt_url()),
+        dataset_name=chosen.dataset,
+        pipelines_dir=str(pipelines_dir(conn)),
+    )
+    try:
+        pipeline.run(chosen.source(plan, reports, full_refresh, on_file), loader_file_format=file_format())
+    except PipelineStepFailed as exc:
+        cause = exc.__cause__ or exc.exception
+        while cause is not None and not isinstance(cause, GridhouseError) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, GridhouseError):
+            raise cause from None
+        raise GridhouseError(
+            f"{chosen.name}: the {exc.step} step failed while loading {path} into "
+            f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
+        ) from exc
+    ensure_keys(conn, chosen)
+    return LoadReport(chosen.name, reports)
+
+
+def ensure_keys(conn: Connection, chosen: Vendor) -> None:
+    """A unique index on each raw table's primary key: the insert-only merge probes it, and it
+    makes a duplicate key impossible rather than merely unlikely. dlt creates tables, not keys."""
+    from psycopg import sql
+
+    with conn.connect(autocommit=True) as db:
+        existing = {
+            row[0]
+            for row in db.execute(
+                "select table_name from information_schema.tables where table_schema = %s", (chosen.dataset,)
+            )
+        }
+        for spec in (*chosen.tables, QUARANTINE):
+            if spec.name not in existing:
+                continue
+            db.execute(
+                sql.SQL("create unique index if not exists {} on {}.{} ({})").format(
+                    sql.Identifier(f"{spec.name}_pkey"),
+                    sql.Identifier(chosen.dataset),
+                    sql.Identifier(spec.name),
+                    sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key),
+                )
+            )

@@ -1,0 +1,43 @@
+"""What a load read, loaded and quarantined, per file and per source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FileReport:
+    """Counts for one file. Invariant: read == loaded + quarantined (unless skipped as unchanged)."""
+
+    source: str
+    file: str
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    unchanged: bool = False
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.loaded + self.quarantined
+
+
+@dataclass
+class LoadReport:
+    source: str
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def loaded(self) -> int:
+        return sum(f.loaded for f in self.files)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.quarantined for f in self.files)
+
+    @property
+    def unchanged_files(self) -> int:
+        return sum(f.unchanged for f in self.files)

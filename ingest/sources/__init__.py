@@ -1,0 +1,1 @@
+"""One dlt source module per vendor."""

@@ -1,0 +1,178 @@
+"""Battery vendor (seed 004): `assets/assets.json` and `telemetry/<deviceId>.json`.
+
+assets:    {"totalCount": n, "items": [{"deviceId", "description", "state"}]}
+telemetry: {"series": [{"name": "BatteryExportKwh", "data": [[epoch_ms, value], ...]}, ...]}
+Telemetry is stored long: one row per (device_id, series_name, epoch_ms).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pyarrow as pa
+
+from ingest.documents import Document, find_files, parse_json, require_dir
+from ingest.errors import GridhouseError
+from ingest.quarantine import Rejects
+from ingest.reports import FileReport
+from ingest.sources.base import Parsed, Planned, TableSpec, describe, is_number, vendor_resource
+
+# The unit lives only in the series name: <Quantity><Suffix>[-<meter point>].
+UNIT_BY_SUFFIX = {"Kwh": "kWh", "Watt": "W", "W": "W", "Percentage": "%"}
+SERIES_NAME = re.compile(r"^(?P<quantity>[A-Za-z]+?)(?P<suffix>Kwh|Watt|W|Percentage)(?:-(?P<meter_point>\w+))?$")
+EPOCH_MS_MAX = 4_102_444_800_000  # 2100-01-01: anything later is not a timestamp in ms
+
+ASSETS = TableSpec(
+    "assets",
+    pa.schema(
+        [
+            pa.field("device_id", pa.string(), nullable=False),
+            pa.field("description", pa.string()),
+            pa.field("state", pa.string()),
+        ]
+    ),
+    ("device_id",),
+    "delete-insert",
+)
+TELEMETRY = TableSpec(
+    "telemetry",
+    pa.schema(
+        [
+            pa.field("device_id", pa.string(), nullable=False),
+            pa.field("series_name", pa.string(), nullable=False),
+            pa.field("epoch_ms", pa.int64(), nullable=False),
+            pa.field("value", pa.float64(), nullable=False),
+        ]
+    ),
+    ("device_id", "series_name", "epoch_ms"),
+    "insert-only",
+)
+
+
+def unit_of(series_name: str) -> str | None:
+    """The unit of a series from its name's suffix, or None when the suffix is unknown."""
+    match = SERIES_NAME.match(series_name)
+    return UNIT_BY_SUFFIX[match["suffix"]] if match else None
+
+
+def parse_assets(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+    body = parse_json(doc, rejects)
+    parsed = Parsed()
+    if body is None:
+        parsed.read = 1
+        return parsed
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        rejects.add("$", "items", 'wrong top-level shape: expected {"totalCount": n, "items": [...]}', body)
+        parsed.read = 1
+        return parsed
+    columns: dict[str, list[Any]] = {"device_id": [], "description": [], "state": []}
+    for i, item in enumerate(items):
+        device_id = item.get("deviceId") if isinstance(item, dict) else None
+        if not isinstance(device_id, str) or not device_id:
+            rejects.add(f"items[{i}]", "deviceId", "missing or empty deviceId", item)
+            continue
+        columns["device_id"].append(device_id)
+        columns["description"].append(_text_or_none(item.get("description")))
+        columns["state"].append(_text_or_none(item.get("state")))
+    parsed.read = len(items)
+    parsed.loaded = len(columns["device_id"])
+    parsed.tables.append((ASSETS, ASSETS.table(columns, doc.name, loaded_at)))
+    return parsed
+
+
+def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+    body = parse_json(doc, rejects)
+    parsed = Parsed()
+    series_list = body.get("series") if isinstance(body, dict) else None
+    if body is not None and not isinstance(series_list, list):
+        rejects.add("$", "series", 'wrong top-level shape: expected {"series": [...]}', body)
+    if not isinstance(series_list, list):
+        parsed.read = 1
+        return parsed
+    device_id = doc.stem
+    names: list[str] = []
+    epochs: list[int] = []
+    values: list[float] = []
+    seen: set[tuple[str, int]] = set()
+    read = 0
+    for s, series in enumerate(series_list):
+        name = series.get("name") if isinstance(series, dict) else None
+        data = series.get("data") if isinstance(series, dict) else None
+        if not isinstance(name, str) or not isinstance(data, list):
+            read += 1
+            rejects.add(f"series[{s}]", "name" if not isinstance(name, str) else "data",
+                        "series without a name or without a data list", series)
+            continue
+        if unit_of(name) is None:
+            read += len(data)
+            reason = f"unknown unit suffix in series name {name!r} (known: Kwh, W, Watt, Percentage)"
+            for p, point in enumerate(data):
+                rejects.add(f"series[{s}].data[{p}]", "name", reason, point)
+            continue
+        for p, point in enumerate(data):
+            read += 1
+            problem = _point_problem(point)
+            if problem is not None:
+                rejects.add(f"series[{s}].data[{p}]", *problem, point)
+                continue
+            epoch = int(point[0])
+            key = (name, epoch)
+            if key in seen:
+                rejects.add(f"series[{s}].data[{p}]", "epoch_ms", "duplicate point: same series and time "
+                            "as an earlier point in this file (the first one is kept)", point)
+                continue
+            seen.add(key)
+            names.append(name)
+            epochs.append(epoch)
+            values.append(float(point[1]))
+    parsed.read = read
+    parsed.loaded = len(values)
+    columns = {"device_id": [device_id] * len(values), "series_name": names, "epoch_ms": epochs, "value": values}
+    parsed.tables.append((TELEMETRY, TELEMETRY.table(columns, doc.name, loaded_at)))
+    return parsed
+
+
+def _point_problem(point: object) -> tuple[str, str] | None:
+    """(field, reason) when a point is not [epoch_ms, number]; None when it is fine."""
+    if not isinstance(point, list) or len(point) != 2:
+        return "point", "point is not a [epoch_ms, value] pair"
+    epoch, value = point
+    if not is_number(epoch) or epoch != epoch or not 0 <= epoch < EPOCH_MS_MAX or epoch != int(epoch):
+        return "epoch_ms", f"unparsable time: {describe(epoch)} is not epoch milliseconds"
+    if not is_number(value):
+        return "value", f"non-numeric value {describe(value)}"
+    return None
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def plan(path: Path) -> list[Planned]:
+    """The files to read, in order: assets first, then one telemetry file per device."""
+    root = require_dir(Path(path), "batteries", "assets/ and telemetry/")
+    files = [Planned(f, parse_assets) for f in find_files(root / "assets", "*.json", "assets")]
+    files += [Planned(f, parse_telemetry) for f in find_files(root / "telemetry", "*.json", "telemetry")]
+    if not files:
+        raise GridhouseError(
+            f"batteries: {root} has no assets/*.json or telemetry/*.json; point it at the folder "
+            "laid out like the vendor API (assets/assets.json, telemetry/<deviceId>.json)"
+        )
+    return files
+
+
+@dlt.source(name="batteries")
+def batteries(
+    plan: list[Planned],
+    reports: list[FileReport],
+    full_refresh: bool = False,
+    on_file: Callable[[FileReport], None] | None = None,
+) -> Any:
+    """Assets and telemetry from a folder laid out like the vendor API (assets/, telemetry/)."""
+    return vendor_resource("battery_files", "batteries", plan, reports, full_refresh, on_file)
