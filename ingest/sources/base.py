@@ -151,7 +151,9 @@ ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-
 def iso_problem(value: object) -> str | None:
     """Why `value` is not an ISO-8601 time with a zone (UTC `Z` or an offset); None when it is one."""
     if not isinstance(value, str) or not ISO_UTC.match(value):
-        return f"unparsable time {describe(value)}: expected ISO 8601 with a zone, e.g. 2023-02-28T23:45:00.000Z"
+        return (
+            f"unparsable time {describe(value)}: expected ISO 8601 with a zone, e.g. 2023-02-28T23:45:00.000Z"
+        )
     try:
         datetime.fromisoformat(value)
     except ValueError as exc:

@@ -24,7 +24,9 @@ from ingest.sources.base import Parsed, Planned, TableSpec, describe, is_number,
 
 # The unit lives only in the series name: <Quantity><Suffix>[-<meter point>].
 UNIT_BY_SUFFIX = {"Kwh": "kWh", "Watt": "W", "W": "W", "Percentage": "%"}
-SERIES_NAME = re.compile(r"^(?P<quantity>[A-Za-z]+?)(?P<suffix>Kwh|Watt|W|Percentage)(?:-(?P<meter_point>\w+))?$")
+SERIES_NAME = re.compile(
+    r"^(?P<quantity>[A-Za-z]+?)(?P<suffix>Kwh|Watt|W|Percentage)(?:-(?P<meter_point>\w+))?$"
+)
 EPOCH_MS_MAX = 4_102_444_800_000  # 2100-01-01: anything later is not a timestamp in ms
 
 ASSETS = TableSpec(
@@ -106,8 +108,12 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
         data = series.get("data") if isinstance(series, dict) else None
         if not isinstance(name, str) or not isinstance(data, list):
             read += 1
-            rejects.add(f"series[{s}]", "name" if not isinstance(name, str) else "data",
-                        "series without a name or without a data list", series)
+            rejects.add(
+                f"series[{s}]",
+                "name" if not isinstance(name, str) else "data",
+                "series without a name or without a data list",
+                series,
+            )
             continue
         if unit_of(name) is None:
             read += len(data)
@@ -124,8 +130,13 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
             epoch = int(point[0])
             key = (name, epoch)
             if key in seen:
-                rejects.add(f"series[{s}].data[{p}]", "epoch_ms", "duplicate point: same series and time "
-                            "as an earlier point in this file (the first one is kept)", point)
+                rejects.add(
+                    f"series[{s}].data[{p}]",
+                    "epoch_ms",
+                    "duplicate point: same series and time "
+                    "as an earlier point in this file (the first one is kept)",
+                    point,
+                )
                 continue
             seen.add(key)
             names.append(name)
@@ -133,7 +144,12 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
             values.append(float(point[1]))
     parsed.read = read
     parsed.loaded = len(values)
-    columns = {"device_id": [device_id] * len(values), "series_name": names, "epoch_ms": epochs, "value": values}
+    columns = {
+        "device_id": [device_id] * len(values),
+        "series_name": names,
+        "epoch_ms": epochs,
+        "value": values,
+    }
     parsed.tables.append((TELEMETRY, TELEMETRY.table(columns, doc.name, loaded_at)))
     return parsed
 

@@ -49,7 +49,10 @@ METADATA = {
         _text_table("locations", ["id", "organization_id", "name"], ("id",)),
         _text_table("electric_sensors", ["id", "duid", "name", "location_id"], ("id",)),
         _text_table(
-            "circuits", ["sensor_id", "name", "circuit_number"], ("sensor_id", "circuit_number"), ("circuit_number",)
+            "circuits",
+            ["sensor_id", "name", "circuit_number"],
+            ("sensor_id", "circuit_number"),
+            ("circuit_number",),
         ),
     )
 }
@@ -72,8 +75,10 @@ INSERT = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 NON_DATA = re.compile(r"^(begin|commit|create\s+extension|set\s|--)", re.IGNORECASE)
-TOKEN = re.compile(r"\s*(?:'(?P<string>(?:[^']|'')*)'|(?P<number>-?\d+(?:\.\d+)?)|(?P<null>null)|(?P<sep>[,()]))",
-                   re.IGNORECASE)
+TOKEN = re.compile(
+    r"\s*(?:'(?P<string>(?:[^']|'')*)'|(?P<number>-?\d+(?:\.\d+)?)|(?P<null>null)|(?P<sep>[,()]))",
+    re.IGNORECASE,
+)
 
 
 def split_statements(text: str) -> Iterator[tuple[int, str]]:
@@ -208,8 +213,11 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
         if problem is None and not run_keys.first_time(
             record["duid"], record["circuit_number"], record["timestamp"]
         ):
-            problem = ("timestamp", "duplicate sample: same sensor, circuit and time as one read before "
-                       "in this load (the first one is kept)")
+            problem = (
+                "timestamp",
+                "duplicate sample: same sensor, circuit and time as one read before "
+                "in this load (the first one is kept)",
+            )
         if problem is not None:
             rejects.add(f"[{i}]", *problem, record)
             continue
@@ -232,7 +240,10 @@ def _power_problem(record: object) -> tuple[str, str] | None:
     if not isinstance(record["duid"], str) or not record["duid"]:
         return "duid", f"duid must be a non-empty string, got {describe(record['duid'])}"
     if type(record["circuit_number"]) is not int:
-        return "circuit_number", f"circuit_number must be an integer, got {describe(record['circuit_number'])}"
+        return (
+            "circuit_number",
+            f"circuit_number must be an integer, got {describe(record['circuit_number'])}",
+        )
     if (why := iso_problem(record["timestamp"])) is not None:
         return "timestamp", why
     if not is_number(record["power_watts"]):
@@ -252,7 +263,9 @@ def plan(path: Path) -> list[Planned]:
     files = [Planned(f, parse_metadata) for f in find_files(root, "*.sql", label)]
     files += [Planned(f, power) for f in find_files(root, "*.json", label)]
     if not files:
-        raise GridhouseError(f"circuits: {root} has no *.sql or *.json files; point it at init.sql and power JSON")
+        raise GridhouseError(
+            f"circuits: {root} has no *.sql or *.json files; point it at init.sql and power JSON"
+        )
     return files
 
 

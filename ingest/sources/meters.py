@@ -55,7 +55,9 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
     parsed = Parsed()
     records = body.get("data") if isinstance(body, dict) else body
     if body is not None and not isinstance(records, list):
-        rejects.add("$", "data", 'wrong top-level shape: expected {"data": [...]} or a list of readings', body)
+        rejects.add(
+            "$", "data", 'wrong top-level shape: expected {"data": [...]} or a list of readings', body
+        )
     if not isinstance(records, list):
         parsed.read = 1
         return parsed
@@ -83,8 +85,13 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
             elif not is_number(value):
                 rejects.add(position, key, f"non-numeric value {describe(value)}", record)
             elif not run_keys.first_time(muid, key.upper(), record["timestamp"]):
-                rejects.add(position, key, "duplicate reading: same meter, OBIS code and time "
-                            "as one read before in this load (the first one is kept)", record)
+                rejects.add(
+                    position,
+                    key,
+                    "duplicate reading: same meter, OBIS code and time "
+                    "as one read before in this load (the first one is kept)",
+                    record,
+                )
             else:
                 columns["muid"].append(muid)
                 columns["obis_code"].append(key.upper())

@@ -1,0 +1,59 @@
+"""dbt with the right project, profile and connection: `gridhouse build`."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.db import PROJECT_ROOT, Connection
+from ingest.errors import GridhouseError
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+@dataclass
+class BuildResult:
+    success: bool
+    statuses: Counter[str] = field(default_factory=Counter)  # "model:success", "test:pass", ...
+
+    def count(self, resource: str, status: str) -> int:
+        return self.statuses[f"{resource}:{status}"]
+
+
+def dbt_env(conn: Connection) -> dict[str, str]:
+    env = conn.env()
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+def run_dbt(conn: Connection, args: list[str], quiet: bool = False) -> BuildResult:
+    """Run one dbt command in-process against `conn`; args as on the dbt command line."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(dbt_env(conn))
+    command = [
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_ROOT),
+    ]
+    if quiet:
+        command = ["--quiet", *command]
+    result = dbtRunner().invoke(command)
+    statuses: Counter[str] = Counter()
+    if result.result is not None and hasattr(result.result, "results"):
+        for node_result in result.result.results:
+            resource = getattr(node_result.node, "resource_type", "node")
+            statuses[f"{resource}:{node_result.status}"] += 1
+    if result.exception is not None:
+        raise GridhouseError(f"dbt {args[0]} could not run: {result.exception}")
+    return BuildResult(success=bool(result.success), statuses=statuses)
+
+
+def build(conn: Connection, extra: list[str] | None = None, quiet: bool = False) -> BuildResult:
+    """`dbt build` (seed, run, snapshot, test) over the whole project."""
+    Path(DBT_PROJECT_DIR / "target").mkdir(exist_ok=True)
+    return run_dbt(conn, ["build", *(extra or [])], quiet=quiet)

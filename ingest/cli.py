@@ -1,0 +1,126 @@
+"""The command line: `gridhouse db|load|build|demo|simulate|serve`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from ingest import __version__
+from ingest.errors import GridhouseError
+
+console = Console(stderr=True)
+
+
+def _db(args: argparse.Namespace) -> int:
+    from ingest import db
+
+    given = db.user_connection()
+    if given is not None:
+        if args.action == "url":
+            print(given.url())
+        else:
+            console.print(
+                f"using your database from GRIDHOUSE_DSN / PG* ({given.host}:{given.port}/{given.dbname}); "
+                "nothing to start or stop"
+            )
+        return 0
+    server = db.EmbeddedServer.default()
+    if args.action == "start":
+        conn = server.start()
+        console.print(f"embedded PostgreSQL running, data in {server.pgdata}")
+        print(conn.url())
+    elif args.action == "stop":
+        console.print("stopped" if server.stop() else "not running")
+    elif args.action == "status":
+        running = server.is_running()
+        console.print(f"embedded PostgreSQL: {'running' if running else 'stopped'} ({server.pgdata})")
+        if running:
+            print(server.connection().url())
+        return 0 if running else 3
+    elif args.action == "url":
+        print(db.resolve(start=False).url())
+    return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from ingest import db
+    from ingest.progress import load_with_progress
+    from ingest.summary import print_load_reports
+
+    from ingest.pipeline import vendor
+
+    vendor(args.source).plan(Path(args.path))  # a wrong path fails here, before any server starts
+    conn = db.resolve()
+    report = load_with_progress(args.source, Path(args.path), conn, full_refresh=args.full_refresh)
+    print_load_reports([report])
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from ingest import db
+    from ingest.build import build
+
+    result = build(db.resolve(), args.dbt_args)
+    return 0 if result.success else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ingest.demo import run_demo
+
+    return run_demo(Path(args.data_dir) if args.data_dir else None)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="gridhouse", description="Energy-analytics warehouse: load, build, query."
+    )
+    top.add_argument("--version", action="version", version=f"gridhouse {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("db", help="the embedded PostgreSQL: start, stop, status, url")
+    p.add_argument("action", choices=["start", "stop", "status", "url"])
+    p.set_defaults(func=_db)
+
+    p = sub.add_parser("load", help="load one vendor's files into raw_<source>")
+    p.add_argument("source", choices=["batteries", "meters", "circuits"])
+    p.add_argument("path", help="folder (or file) laid out like the vendor publishes it")
+    p.add_argument(
+        "--full-refresh", action="store_true", help="re-read files even if unchanged since the last load"
+    )
+    p.set_defaults(func=_load)
+
+    p = sub.add_parser("build", help="dbt build with the project's profile; extra args go to dbt")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="e.g. --select staging")
+    p.set_defaults(func=_build)
+
+    p = sub.add_parser("demo", help="load DATA_DIR (or a generated fleet), build, show the result")
+    p.add_argument("--data-dir", help="default: $DATA_DIR, else ../shared/fixtures, else a simulated fleet")
+    p.set_defaults(func=_demo)
+
+    try:
+        from simulator.cli import register
+    except ImportError:
+        pass
+    else:
+        register(sub)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GridhouseError as exc:
+        console.print(f"[bold red]gridhouse: error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""`gridhouse demo`: load a data folder (or a generated fleet), build the models, show a result."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ingest import db
+from ingest.build import build
+from ingest.db import PROJECT_ROOT, Connection
+from ingest.errors import GridhouseError
+from ingest.progress import load_with_progress
+from ingest.summary import print_load_reports
+
+console = Console()
+
+# (source, sub-folder of DATA_DIR)
+VENDOR_DIRS = (
+    ("batteries", "batteries"),
+    ("meters", "meters"),
+    ("meters", "meters_power"),
+    ("circuits", "circuits"),
+)
+SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
+
+# One question a new user can read at a glance: the latest state of each battery.
+SHOWCASE = """
+select
+    a.asset_name,
+    a.vendor_state,
+    max(t.measured_at) as last_seen,
+    max(t.value) filter (where t.unit = '%%' and t.measured_at = last.at) as soc_pct,
+    count(*) as points
+from staging.stg_batteries__assets as a
+left join staging.stg_batteries__telemetry as t on t.asset_id = a.asset_id
+left join lateral (
+    select max(measured_at) as at
+    from staging.stg_batteries__telemetry as x
+    where x.asset_id = a.asset_id
+) as last on true
+group by a.asset_name, a.vendor_state
+order by a.asset_name
+limit 10
+"""
+
+
+def default_data_dir() -> Path:
+    if os.environ.get("DATA_DIR"):
+        return Path(os.environ["DATA_DIR"])
+    if SHARED_FIXTURES.exists():
+        return SHARED_FIXTURES
+    try:
+        from simulator import simulate
+    except ImportError:
+        raise GridhouseError(
+            "no data to load: set DATA_DIR to a folder with batteries/, meters/ and/or circuits/ "
+            "laid out like the vendors publish them"
+        ) from None
+    out = Path(os.environ.get("GRIDHOUSE_HOME") or PROJECT_ROOT / ".gridhouse") / "demo-fleet"
+    if not (out / "manifest.json").exists():
+        console.print(f"no DATA_DIR and no ../shared/fixtures: generating a small fleet in {out}")
+        simulate(out, seed=7, preset="small")
+    return out
+
+
+def run_demo(data_dir: Path | None = None) -> int:
+    data_dir = data_dir or default_data_dir()
+    todo = [(source, data_dir / sub) for source, sub in VENDOR_DIRS if (data_dir / sub).exists()]
+    if not todo:
+        raise GridhouseError(
+            f"DATA_DIR={data_dir} has none of batteries/, meters/, meters_power/, circuits/: "
+            "point DATA_DIR at a folder laid out like ../shared/fixtures"
+        )
+    conn = db.resolve()
+    console.print(f"data: {data_dir}\nwarehouse: {conn.url()}")
+    reports = [load_with_progress(source, path, conn) for source, path in todo]
+    print_load_reports(reports)
+    result = build(conn)
+    tests_ok = result.count("test", "pass")
+    tests_bad = sum(result.count("test", s) for s in ("fail", "error"))
+    console.print(
+        f"dbt build: {result.count('model', 'success')} models, {result.count('seed', 'success')} seeds, "
+        f"{tests_ok} tests passed, {tests_bad} failed, {result.count('test', 'warn')} warnings"
+    )
+    if result.success:
+        show(conn)
+    console.print(f"\nConnect psql, pandas or a BI tool to: [bold]{conn.url()}[/]")
+    if conn.embedded:
+        console.print("(the embedded server keeps running; `gridhouse db stop` stops it)")
+    return 0 if result.success else 1
+
+
+def show(conn: Connection) -> None:
+    with conn.connect() as session:
+        cursor = session.execute(SHOWCASE)
+        names = [c.name for c in cursor.description or []]
+        rows = cursor.fetchall()
+    table = Table(title="Batteries now", title_justify="left")
+    for name in names:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)

@@ -1,0 +1,33 @@
+"""What a run did, as tables a person reads."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from ingest.reports import LoadReport
+
+console = Console()
+
+
+def print_load_reports(reports: list[LoadReport]) -> None:
+    table = Table(title="Load", title_justify="left")
+    for name in ("source", "files", "unchanged", "read", "loaded", "quarantined"):
+        table.add_column(name, justify="left" if name == "source" else "right")
+    for r in reports:
+        table.add_row(
+            r.source,
+            str(len(r.files)),
+            str(r.unchanged_files),
+            f"{r.read:,}",
+            f"{r.loaded:,}",
+            f"{r.quarantined:,}",
+        )
+    console.print(table)
+    bad = [f for r in reports for f in r.files if f.quarantined]
+    for f in bad[:10]:
+        console.print(f"  quarantined {f.quarantined:,} of {f.read:,} records in {f.file}")
+    if len(bad) > 10:
+        console.print(
+            f"  … and {len(bad) - 10} more files with quarantined records (see raw_<source>.quarantine)"
+        )
