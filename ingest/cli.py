@@ -48,10 +48,9 @@ def _db(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> int:
     from ingest import db
+    from ingest.pipeline import vendor
     from ingest.progress import load_with_progress
     from ingest.summary import print_load_reports
-
-    from ingest.pipeline import vendor
 
     vendor(args.source).plan(Path(args.path))  # a wrong path fails here, before any server starts
     conn = db.resolve()
