@@ -33,6 +33,9 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         if key == "GRIDHOUSE_DSN" or key.startswith("PG") or key.startswith("GRIDHOUSE_PG"):
             del os.environ[key]
     os.environ["GRIDHOUSE_HOME"] = str(home)
+    # dbt writes its manifest and logs here, not into the checkout's dbt_project/target.
+    os.environ["DBT_TARGET_PATH"] = str(home / "dbt-target")
+    os.environ["DBT_LOG_PATH"] = str(home / "dbt-logs")
     os.environ.pop("GRIDHOUSE_EMBEDDED_PORT", None)
     yield home
     os.environ.clear()
@@ -52,11 +55,33 @@ def server(isolated_env: Path) -> Iterator[EmbeddedServer]:
 @pytest.fixture
 def fresh_db(server: EmbeddedServer) -> Connection:
     """A new, empty database on the session's server."""
+    return new_database(server, f"t{os.getpid()}_{next(_counter)}")
+
+
+def new_database(server: EmbeddedServer, name: str) -> Connection:
     base = server.connection()
-    name = f"t{os.getpid()}_{next(_counter)}"
     with Connection(base.host, base.port, base.user, "", "postgres").connect(autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}"')
         admin.execute(f'create database "{name}"')
     return Connection(base.host, base.port, base.user, "", name, embedded=True)
+
+
+@pytest.fixture(scope="session")
+def fixture_warehouse(server: EmbeddedServer) -> Connection:
+    """The real fixtures loaded and `dbt build` run once, for tests that read models (read-only)."""
+    if not FIXTURES.exists():
+        pytest.skip(
+            f"the real vendor fixtures are not here ({FIXTURES}): a user's clone has no ../shared; CI has it"
+        )
+    from ingest.build import build
+    from ingest.pipeline import load
+
+    conn = new_database(server, "fixture_warehouse")
+    for source, folder in (("batteries", "batteries"), ("meters", "meters"), ("circuits", "circuits")):
+        load(source, FIXTURES / folder, conn)
+    result = build(conn, quiet=True)
+    assert result.success, f"dbt build failed on the fixtures: {dict(result.statuses)}"
+    return conn
 
 
 def scalar(conn: Connection, query: str, params: tuple = ()) -> object:
