@@ -97,61 +97,68 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
     if not isinstance(series_list, list):
         parsed.read = 1
         return parsed
-    device_id = doc.stem
     names: list[str] = []
     epochs: list[int] = []
     values: list[float] = []
-    seen: set[tuple[str, int]] = set()
-    read = 0
+    epochs_by_series: dict[str, set[int]] = {}
     for s, series in enumerate(series_list):
         name = series.get("name") if isinstance(series, dict) else None
         data = series.get("data") if isinstance(series, dict) else None
         if not isinstance(name, str) or not isinstance(data, list):
-            read += 1
-            rejects.add(
-                f"series[{s}]",
-                "name" if not isinstance(name, str) else "data",
-                "series without a name or without a data list",
-                series,
-            )
+            parsed.read += 1
+            field = "name" if not isinstance(name, str) else "data"
+            rejects.add(f"series[{s}]", field, "series without a name or without a data list", series)
             continue
+        parsed.read += len(data)
         if unit_of(name) is None:
-            read += len(data)
             reason = f"unknown unit suffix in series name {name!r} (known: Kwh, W, Watt, Percentage)"
             for p, point in enumerate(data):
                 rejects.add(f"series[{s}].data[{p}]", "name", reason, point)
             continue
+        clean = _clean_series(data) if name not in epochs_by_series else None
+        if clean is not None:  # the common case, checked in bulk
+            epochs_by_series[name] = set(clean[0])
+            names.extend([name] * len(data))
+            epochs.extend(clean[0])
+            values.extend(clean[1])
+            continue
+        seen = epochs_by_series.setdefault(name, set())
         for p, point in enumerate(data):
-            read += 1
             problem = _point_problem(point)
+            if problem is None and int(point[0]) in seen:
+                problem = (
+                    "epoch_ms",
+                    "duplicate point: same series and time as an earlier point in this file "
+                    "(the first one is kept)",
+                )
             if problem is not None:
                 rejects.add(f"series[{s}].data[{p}]", *problem, point)
                 continue
-            epoch = int(point[0])
-            key = (name, epoch)
-            if key in seen:
-                rejects.add(
-                    f"series[{s}].data[{p}]",
-                    "epoch_ms",
-                    "duplicate point: same series and time "
-                    "as an earlier point in this file (the first one is kept)",
-                    point,
-                )
-                continue
-            seen.add(key)
+            seen.add(int(point[0]))
             names.append(name)
-            epochs.append(epoch)
+            epochs.append(int(point[0]))
             values.append(float(point[1]))
-    parsed.read = read
     parsed.loaded = len(values)
     columns = {
-        "device_id": [device_id] * len(values),
+        "device_id": [doc.stem] * len(values),
         "series_name": names,
         "epoch_ms": epochs,
         "value": values,
     }
     parsed.tables.append((TELEMETRY, TELEMETRY.table(columns, doc.name, loaded_at)))
     return parsed
+
+
+def _clean_series(data: list[object]) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
+    """(epochs, values) when every point is a valid, distinct [epoch_ms, number]; else None (check each)."""
+    if not data or set(map(type, data)) != {list} or set(map(len, data)) != {2}:
+        return None
+    epoch_col, value_col = zip(*data, strict=True)
+    if set(map(type, epoch_col)) != {int} or not set(map(type, value_col)) <= {int, float}:
+        return None
+    if min(epoch_col) < 0 or max(epoch_col) >= EPOCH_MS_MAX or len(set(epoch_col)) != len(epoch_col):
+        return None
+    return epoch_col, tuple(map(float, value_col))
 
 
 def _point_problem(point: object) -> tuple[str, str] | None:

@@ -1,0 +1,1 @@
+"""Benchmarks: every timing next to a baseline measured in the same run."""
