@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/gridhouse demo
 
 test: $(STAMP)
-	$(BIN)/ruff check ingest simulator tests
-	$(BIN)/ruff format --check ingest simulator tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 clean:
