@@ -1,0 +1,82 @@
+{#-
+    One row per meter and 15-minute interval (interval start, UTC): imported and exported active energy.
+    Incremental: a run recomputes every interval that received a reading loaded within
+    var('meter_lookback_hours') of the newest reading already in the table, so a late export reading
+    completes an interval whose import arrived earlier.
+-#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['meter_id', 'interval_start'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
+with
+
+readings as (
+
+    select * from {{ ref('int_meters__readings') }}
+    where
+        quantity = 'active_energy'
+        and interval_minutes = 15
+        and direction in ('import', 'export')
+
+),
+
+{% if is_incremental() %}
+changed as (
+
+    select distinct
+        meter_id,
+        measured_at
+    from readings
+    where loaded_at > (
+        select max(loaded_at) - interval '{{ var("meter_lookback_hours") }} hours'
+        from {{ this }}
+    )
+
+),
+
+{% endif %}
+intervals as (
+
+    select
+        readings.meter_id,
+        max(readings.tenant_id) as tenant_id,
+        readings.measured_at as interval_start,
+        sum(readings.value) filter (where readings.direction = 'import') as import_kwh,
+        sum(readings.value) filter (where readings.direction = 'export') as export_kwh,
+        case
+            when count(distinct readings.quality) > 1 then 'mixed'
+            else max(readings.quality)
+        end as quality,
+        max(readings.loaded_at) as loaded_at
+    from readings
+    {%- if is_incremental() %}
+    inner join changed
+        on
+            readings.meter_id = changed.meter_id
+            and readings.measured_at = changed.measured_at
+    {%- endif %}
+    group by readings.meter_id, readings.measured_at
+
+),
+
+final as (
+
+    select
+        meter_id::text as meter_id,
+        tenant_id::text as tenant_id,
+        interval_start::timestamptz as interval_start,
+        (interval_start + interval '15 minutes')::timestamptz as interval_end,
+        import_kwh::double precision as import_kwh,
+        export_kwh::double precision as export_kwh,
+        quality::text as quality,
+        loaded_at::timestamptz as loaded_at
+    from intervals
+
+)
+
+select * from final
