@@ -1,0 +1,5 @@
+"""placeholder"""
+
+
+def write_circuits(*a, **k):
+    raise NotImplementedError

@@ -1,0 +1,5 @@
+"""placeholder"""
+
+
+def write_devices(*a, **k):
+    raise NotImplementedError

@@ -1,0 +1,5 @@
+"""placeholder"""
+
+
+def write_meters(*a, **k):
+    raise NotImplementedError
