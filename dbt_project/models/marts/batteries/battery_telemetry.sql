@@ -1,0 +1,73 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['asset_id', 'metric', 'measured_at'],
+        on_schema_change='fail',
+        post_hook=[
+            "{{ time_series_storage(
+                this,
+                time_column='measured_at',
+                segment_by=['asset_id', 'metric'],
+                chunk_interval=var('battery_chunk_interval'),
+                compress_after=var('battery_compress_after'),
+                unique_key=['asset_id', 'metric', 'measured_at'],
+            ) }}",
+        ],
+    )
+}}
+
+with
+
+telemetry as (
+
+    select * from {{ ref('stg_batteries__telemetry') }}
+
+),
+
+points as (
+
+    select
+        asset_id,
+        metric,
+        unit,
+        measured_at,
+        value
+    from telemetry
+    {% if is_incremental() %}
+        -- Late data: re-read everything from the lookback window before the newest point already held.
+        where measured_at >= (
+            select coalesce(max(existing.measured_at), '-infinity'::timestamptz)
+            from {{ this }} as existing
+        ) - interval '{{ var("battery_lookback_hours") }} hours'
+    {% endif %}
+
+),
+
+changed as (
+
+    -- A point already held with the same unit and value is not written again: a re-run changes nothing.
+    select points.*
+    from points
+    {% if is_incremental() %}
+        where not exists (
+            select 1
+            from {{ this }} as existing
+            where
+                existing.asset_id = points.asset_id
+                and existing.metric = points.metric
+                and existing.measured_at = points.measured_at
+                and existing.unit = points.unit
+                and existing.value = points.value
+        )
+    {% endif %}
+
+),
+
+final as (
+
+    select * from changed
+
+)
+
+select * from final

@@ -1,0 +1,139 @@
+{%- set expected_points_per_series = 86400 // var('battery_expected_interval_seconds') -%}
+
+with
+
+telemetry as (
+
+    select * from {{ ref('stg_batteries__telemetry') }}
+
+),
+
+counter_points as (
+
+    select * from {{ ref('int_batteries__counter_points') }}
+
+),
+
+soc_points as (
+
+    select * from {{ ref('int_batteries__soc_points') }}
+
+),
+
+series as (
+
+    select * from {{ ref('dim_battery_series') }}
+
+),
+
+points_per_day as (
+
+    select
+        asset_id,
+        (measured_at at time zone 'UTC')::date as day_utc,
+        count(*) as n_points
+    from telemetry
+    group by asset_id, day_utc
+
+),
+
+series_per_asset as (
+
+    select
+        asset_id,
+        count(*) as n_series
+    from series
+    group by asset_id
+
+),
+
+energy_per_day as (
+
+    -- A delta belongs to the day of the point that ends it, so a day's energy runs from the previous
+    -- day's last point to this day's last point and the days add up to the whole.
+    select
+        asset_id,
+        (measured_at at time zone 'UTC')::date as day_utc,
+        sum(delta_kwh) filter (where quantity = 'BatteryImport') as energy_charged_kwh,
+        sum(delta_kwh) filter (where quantity = 'BatteryExport') as energy_discharged_kwh,
+        count(*) filter (where is_reset) as n_counter_resets
+    from counter_points
+    group by asset_id, day_utc
+
+),
+
+soc_ordered as (
+
+    select
+        asset_id,
+        (measured_at at time zone 'UTC')::date as day_utc,
+        soc_pct,
+        efc,
+        first_value(coalesce(previous_soc_pct, soc_pct)) over day_window as soc_start_pct,
+        last_value(soc_pct) over day_window as soc_end_pct
+    from soc_points
+    window day_window as (
+        partition by asset_id, metric, (measured_at at time zone 'UTC')::date
+        order by measured_at
+        rows between unbounded preceding and unbounded following
+    )
+
+),
+
+soc_per_day as (
+
+    select
+        asset_id,
+        day_utc,
+        sum(efc) as efc,
+        min(soc_pct) as soc_min_pct,
+        max(soc_pct) as soc_max_pct,
+        avg(soc_pct) as soc_mean_pct,
+        min(soc_start_pct) as soc_start_pct,
+        min(soc_end_pct) as soc_end_pct
+    from soc_ordered
+    group by asset_id, day_utc
+
+),
+
+final as (
+
+    select
+        points_per_day.asset_id,
+        points_per_day.day_utc,
+        energy_per_day.energy_charged_kwh,
+        energy_per_day.energy_discharged_kwh,
+        coalesce(energy_per_day.n_counter_resets, 0) as n_counter_resets,
+        soc_per_day.efc,
+        soc_per_day.soc_min_pct,
+        soc_per_day.soc_max_pct,
+        soc_per_day.soc_mean_pct,
+        soc_per_day.soc_start_pct,
+        soc_per_day.soc_end_pct,
+        case
+            when
+                energy_per_day.energy_charged_kwh > 0
+                and abs(soc_per_day.soc_end_pct - soc_per_day.soc_start_pct)
+                <= {{ var('battery_rte_soc_tolerance_pct') }}
+                then 100.0 * energy_per_day.energy_discharged_kwh / energy_per_day.energy_charged_kwh
+        end as round_trip_efficiency_pct,
+        points_per_day.n_points,
+        series_per_asset.n_series * {{ expected_points_per_series }} as n_points_expected,
+        (
+            100.0 * points_per_day.n_points / (series_per_asset.n_series * {{ expected_points_per_series }})
+        )::double precision as coverage_pct
+    from points_per_day
+    inner join series_per_asset
+        on points_per_day.asset_id = series_per_asset.asset_id
+    left join energy_per_day
+        on
+            points_per_day.asset_id = energy_per_day.asset_id
+            and points_per_day.day_utc = energy_per_day.day_utc
+    left join soc_per_day
+        on
+            points_per_day.asset_id = soc_per_day.asset_id
+            and points_per_day.day_utc = soc_per_day.day_utc
+
+)
+
+select * from final
