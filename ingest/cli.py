@@ -67,6 +67,19 @@ def _build(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
+def _usage(args: argparse.Namespace) -> int:
+    from ingest import db, usage
+
+    if args.level == "circuit":
+        result = usage.circuit_usage(db.resolve(), args.sensor, args.number, args.start, args.end)
+        title = f"Circuit {result['circuit_number']} of {result['sensor_name']} ({result['location_name']})"
+    else:
+        result = usage.org_usage(db.resolve(), args.org, args.start, args.end)
+        title = f"Organization {result['organization_name']}"
+    usage.render(result, args.format, f"{title}, [{result['from']}, {result['to']})")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ingest.demo import run_demo
 
@@ -95,6 +108,23 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="dbt build with the project's profile; extra args go to dbt")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="e.g. --select staging")
     p.set_defaults(func=_build)
+
+    p = sub.add_parser("usage", help="energy and mean power of a circuit or an organization in [from, to)")
+    levels = p.add_subparsers(dest="level", required=True)
+    for level, helptext in (
+        ("circuit", "one circuit: --sensor <sensor id or duid> --number <circuit number>"),
+        ("org", "one organization: --org <organization id>; total and average per circuit"),
+    ):
+        q = levels.add_parser(level, help=helptext)
+        if level == "circuit":
+            q.add_argument("--sensor", required=True, help="the sensor's id or its duid (16 hex chars)")
+            q.add_argument("--number", required=True, type=int, help="the circuit's number on that sensor")
+        else:
+            q.add_argument("--org", required=True, help="the organization's id")
+        q.add_argument("--from", dest="start", required=True, help="window start, ISO 8601 (UTC if no zone)")
+        q.add_argument("--to", dest="end", required=True, help="window end (exclusive), ISO 8601")
+        q.add_argument("--format", choices=["table", "json"], default="table", help="default: table")
+        q.set_defaults(func=_usage)
 
     p = sub.add_parser("demo", help="load DATA_DIR (or a generated fleet), build, show the result")
     p.add_argument("--data-dir", help="default: $DATA_DIR, else ../shared/fixtures, else a simulated fleet")

@@ -102,7 +102,60 @@ def load(
             f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
         ) from exc
     ensure_keys(conn, chosen)
+    settle_late_rows(conn, chosen)
     return LoadReport(chosen.name, reports)
+
+
+def settle_late_rows(conn: Connection, chosen: Vendor) -> int:
+    """Move rows that may have been loaded before from `<table>_late` into the table, skipping keys
+    already there (the unique index decides). Runs after every load, so an interrupted one heals."""
+    from psycopg import sql
+
+    moved = 0
+    with conn.connect() as db:
+        for spec in chosen.tables:
+            if spec.strategy != "append-new":
+                continue
+            late = db.execute(
+                "select 1 from information_schema.tables where table_schema = %s and table_name = %s",
+                (chosen.dataset, spec.late_name),
+            ).fetchone()
+            if not late:
+                continue
+            schema, table, late_table = (
+                sql.Identifier(n) for n in (chosen.dataset, spec.name, spec.late_name)
+            )
+            columns = [
+                row[0]
+                for row in db.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = %s and table_name = %s order by ordinal_position",
+                    (chosen.dataset, spec.late_name),
+                )
+            ]
+            names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            db.execute(
+                sql.SQL("create table if not exists {}.{} (like {}.{})").format(
+                    schema, table, schema, late_table
+                )
+            )
+            db.execute(
+                sql.SQL("create unique index if not exists {} on {}.{} ({})").format(
+                    sql.Identifier(f"{spec.name}_pkey"),
+                    schema,
+                    table,
+                    sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key),
+                )
+            )
+            cursor = db.execute(
+                sql.SQL("insert into {}.{} ({}) select {} from {}.{} on conflict do nothing").format(
+                    schema, table, names, names, schema, late_table
+                )
+            )
+            moved += max(cursor.rowcount, 0)
+            db.execute(sql.SQL("delete from {}.{}").format(schema, late_table))
+        db.commit()
+    return moved
 
 
 QUARANTINE_DDL = """

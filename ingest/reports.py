@@ -7,18 +7,24 @@ from dataclasses import dataclass, field
 
 @dataclass
 class FileReport:
-    """Counts for one file. Invariant: read == loaded + quarantined (unless skipped as unchanged)."""
+    """Counts for one file. Invariant: read == loaded + skipped + quarantined.
+
+    `skipped` counts rows the series marks recognised as already loaded by an earlier load of an
+    earlier version of the same file; a first load has none. A file whose content was loaded before
+    is not read at all (`unchanged`).
+    """
 
     source: str
     file: str
     read: int = 0
     loaded: int = 0
+    skipped: int = 0
     quarantined: int = 0
     unchanged: bool = False
 
     @property
     def balanced(self) -> bool:
-        return self.read == self.loaded + self.quarantined
+        return self.read == self.loaded + self.skipped + self.quarantined
 
 
 @dataclass
@@ -33,6 +39,10 @@ class LoadReport:
     @property
     def loaded(self) -> int:
         return sum(f.loaded for f in self.files)
+
+    @property
+    def skipped(self) -> int:
+        return sum(f.skipped for f in self.files)
 
     @property
     def quarantined(self) -> int:

@@ -9,28 +9,37 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import dlt
+import numpy as np
 import pyarrow as pa
 
 from ingest import quarantine
 from ingest.documents import Document, FileInput
 from ingest.quarantine import Rejects
 from ingest.reports import FileReport
+from ingest.sources.marks import split
 
-Strategy = Literal["insert-only", "delete-insert"]
+Strategy = Literal["append-new", "delete-insert"]
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A raw table: arrow schema (without load metadata), primary key and merge strategy.
+    """A raw table: arrow schema (without load metadata), primary key and how it is written.
 
-    insert-only: append-only facts (telemetry, readings); a key already present is skipped.
-    delete-insert: slowly changing records (assets, metadata, quarantine); the newest version wins.
+    append-new: facts (telemetry, readings). New rows are appended (COPY, no merge); rows that may
+        have been loaded before go through `<name>_late` and `on conflict do nothing` (see marks.py).
+        `series` names the key columns of one series; the rest of the primary key is its time.
+    delete-insert: slowly changing records (assets, metadata, quarantine): dlt merge, newest wins.
     """
 
     name: str
     schema: pa.Schema
     primary_key: tuple[str, ...]
     strategy: Strategy
+    series: tuple[str, ...] = ()
+
+    @property
+    def late_name(self) -> str:
+        return f"{self.name}_late"
 
     @property
     def full_schema(self) -> pa.Schema:
@@ -45,12 +54,17 @@ class TableSpec:
         data["_loaded_at"] = [loaded_at] * n
         return pa.Table.from_pydict(data, schema=self.full_schema)
 
-    def item(self, table: pa.Table) -> Any:
-        hints = dlt.mark.make_hints(
-            table_name=self.name,
-            primary_key=list(self.primary_key),
-            write_disposition={"disposition": "merge", "strategy": self.strategy},
-        )
+    def item(self, table: pa.Table, late: bool = False) -> Any:
+        if self.strategy == "append-new":
+            hints = dlt.mark.make_hints(
+                table_name=self.late_name if late else self.name, write_disposition="append"
+            )
+        else:
+            hints = dlt.mark.make_hints(
+                table_name=self.name,
+                primary_key=list(self.primary_key),
+                write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+            )
         return dlt.mark.with_hints(table, hints, create_table_variant=True)
 
 
@@ -62,11 +76,20 @@ QUARANTINE = TableSpec(
 )
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Rows for one raw table; for append-new tables, `times` holds each row's time in epoch ms."""
+
+    spec: TableSpec
+    table: pa.Table
+    times: np.ndarray | None = None
+
+
 @dataclass
 class Parsed:
-    """The outcome of parsing one document: tables to load and the record counts."""
+    """The outcome of parsing one document: rows to load and the record counts."""
 
-    tables: list[tuple[TableSpec, pa.Table]] = field(default_factory=list)
+    tables: list[Rows] = field(default_factory=list)
     read: int = 0
     loaded: int = 0
 
@@ -93,9 +116,10 @@ def walk(
     """Parse each document once, yield its tables and quarantine, record its digest in the state.
 
     A document whose digest was loaded before is skipped: loading the same files again adds nothing.
-    A changed document is parsed whole; insert-only tables then keep only keys not yet loaded.
+    A changed document is parsed whole; its fact rows are split by the series marks (marks.py).
     """
     seen: dict[str, str] = state.setdefault("digests", {})
+    all_marks: dict[str, dict[str, list[int]]] = state.setdefault("marks", {})
     for planned in plan:
         doc = planned.file.read()
         report = FileReport(source=source, file=doc.name)
@@ -106,10 +130,21 @@ def walk(
             loaded_at = datetime.now(UTC)
             rejects = Rejects(doc.name)
             parsed = planned.parse(doc, rejects, loaded_at)
-            report.read, report.loaded, report.quarantined = parsed.read, parsed.loaded, len(rejects)
-            for spec, table in parsed.tables:
-                if table.num_rows:
-                    yield spec.item(table)
+            report.read, report.quarantined = parsed.read, len(rejects)
+            report.loaded = parsed.loaded
+            for rows in parsed.tables:
+                if rows.spec.strategy == "append-new":
+                    assert rows.times is not None, rows.spec.name
+                    marks = all_marks.setdefault(rows.spec.name, {})
+                    parts = split(rows.table, rows.spec.series, rows.times, marks, trust=not full_refresh)
+                    report.loaded -= parts.skipped
+                    report.skipped += parts.skipped
+                    if parts.new.num_rows:
+                        yield rows.spec.item(parts.new)
+                    if parts.late.num_rows:
+                        yield rows.spec.item(parts.late, late=True)
+                elif rows.table.num_rows:
+                    yield rows.spec.item(rows.table)
             if len(rejects):
                 yield QUARANTINE.item(rejects.table(loaded_at))
             seen[doc.name] = digest
@@ -159,6 +194,11 @@ def iso_problem(value: object) -> str | None:
     except ValueError as exc:
         return f"unparsable time {describe(value)}: {exc}"
     return None
+
+
+def iso_epoch_ms(value: str) -> int:
+    """Epoch milliseconds of an ISO time that iso_problem() accepted."""
+    return int(datetime.fromisoformat(value).timestamp() * 1000)
 
 
 class RunKeys:

@@ -20,7 +20,7 @@ from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.reports import FileReport
-from ingest.sources.base import Parsed, Planned, TableSpec, describe, is_number, vendor_resource
+from ingest.sources.base import Parsed, Planned, Rows, TableSpec, describe, is_number, vendor_resource
 
 # The unit lives only in the series name: <Quantity><Suffix>[-<meter point>].
 UNIT_BY_SUFFIX = {"Kwh": "kWh", "Watt": "W", "W": "W", "Percentage": "%"}
@@ -52,7 +52,8 @@ TELEMETRY = TableSpec(
         ]
     ),
     ("device_id", "series_name", "epoch_ms"),
-    "insert-only",
+    "append-new",
+    series=("device_id", "series_name"),
 )
 
 
@@ -84,7 +85,7 @@ def parse_assets(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed
         columns["state"].append(_text_or_none(item.get("state")))
     parsed.read = len(items)
     parsed.loaded = len(columns["device_id"])
-    parsed.tables.append((ASSETS, ASSETS.table(columns, doc.name, loaded_at)))
+    parsed.tables.append(Rows(ASSETS, ASSETS.table(columns, doc.name, loaded_at)))
     return parsed
 
 
@@ -145,7 +146,8 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
         "epoch_ms": epochs,
         "value": values,
     }
-    parsed.tables.append((TELEMETRY, TELEMETRY.table(columns, doc.name, loaded_at)))
+    table = TELEMETRY.table(columns, doc.name, loaded_at)
+    parsed.tables.append(Rows(TELEMETRY, table, table["epoch_ms"].to_numpy()))
     return parsed
 
 

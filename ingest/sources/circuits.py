@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import numpy as np
 import pyarrow as pa
 
 from ingest.documents import Document, find_files, parse_json, require_dir
@@ -24,10 +25,12 @@ from ingest.reports import FileReport
 from ingest.sources.base import (
     Parsed,
     Planned,
+    Rows,
     RunKeys,
     TableSpec,
     describe,
     is_number,
+    iso_epoch_ms,
     iso_problem,
     vendor_resource,
 )
@@ -67,7 +70,8 @@ POWER = TableSpec(
         ]
     ),
     ("duid", "circuit_number", "timestamp_iso"),
-    "insert-only",
+    "append-new",
+    series=("duid", "circuit_number"),
 )
 
 INSERT = re.compile(
@@ -169,7 +173,7 @@ def parse_metadata(doc: Document, rejects: Rejects, loaded_at: datetime) -> Pars
         parsed.read += len(rows) - 1
         parsed.loaded += len(rows)
     for name, spec in METADATA.items():
-        parsed.tables.append((spec, spec.table(columns[name], doc.name, loaded_at)))
+        parsed.tables.append(Rows(spec, spec.table(columns[name], doc.name, loaded_at)))
     return parsed
 
 
@@ -208,6 +212,7 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
         parsed.read = 1
         return parsed
     columns: dict[str, list[Any]] = {name: [] for name in POWER.schema.names}
+    times: list[int] = []
     for i, record in enumerate(records):
         problem = _power_problem(record)
         if problem is None and not run_keys.first_time(
@@ -224,10 +229,11 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
         columns["duid"].append(record["duid"])
         columns["circuit_number"].append(record["circuit_number"])
         columns["timestamp_iso"].append(record["timestamp"])
+        times.append(iso_epoch_ms(record["timestamp"]))
         columns["power_watts"].append(float(record["power_watts"]))
     parsed.read = len(records)
     parsed.loaded = len(columns["duid"])
-    parsed.tables.append((POWER, POWER.table(columns, doc.name, loaded_at)))
+    parsed.tables.append(Rows(POWER, POWER.table(columns, doc.name, loaded_at), np.array(times, np.int64)))
     return parsed
 
 

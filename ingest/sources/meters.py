@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import numpy as np
 import pyarrow as pa
 
 from ingest.documents import Document, find_files, parse_json, require_dir
@@ -23,10 +24,12 @@ from ingest.reports import FileReport
 from ingest.sources.base import (
     Parsed,
     Planned,
+    Rows,
     RunKeys,
     TableSpec,
     describe,
     is_number,
+    iso_epoch_ms,
     iso_problem,
     vendor_resource,
 )
@@ -46,7 +49,8 @@ READINGS = TableSpec(
         ]
     ),
     ("muid", "obis_code", "timestamp_iso"),
-    "insert-only",
+    "append-new",
+    series=("muid", "obis_code"),
 )
 
 
@@ -62,6 +66,7 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
         parsed.read = 1
         return parsed
     columns: dict[str, list[Any]] = {name: [] for name in READINGS.schema.names}
+    times: list[int] = []
     read = 0
     for i, record in enumerate(records):
         keys = [k for k in record if OBIS_KEY.match(k)] if isinstance(record, dict) else []
@@ -96,12 +101,15 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
                 columns["muid"].append(muid)
                 columns["obis_code"].append(key.upper())
                 columns["timestamp_iso"].append(record["timestamp"])
+                times.append(iso_epoch_ms(record["timestamp"]))
                 columns["value"].append(float(value))
                 columns["measurement"].append(_text(record.get("measurement")))
                 columns["quality"].append(_text(tags.get("quality")))
     parsed.read = read
     parsed.loaded = len(columns["value"])
-    parsed.tables.append((READINGS, READINGS.table(columns, doc.name, loaded_at)))
+    parsed.tables.append(
+        Rows(READINGS, READINGS.table(columns, doc.name, loaded_at), np.array(times, np.int64))
+    )
     return parsed
 
 
