@@ -1,7 +1,7 @@
 {#-
     One row per organisation and day (var('circuit_time_zone'), default UTC): total energy of its circuits
-    (kWh), total mean power (the sum of each reporting circuit's time-weighted mean W that day), the
-    circuits reporting (with at least one sample that day) and the averages per reporting circuit:
+    (kWh), total mean power (that energy spread over the day's hours: 24, or 23 / 25 on a local DST day),
+    the circuits reporting (with at least one sample that day) and the averages per reporting circuit:
     avg_energy_kwh_per_circuit = total_energy_kwh / circuits_reporting and
     avg_power_w_per_circuit = total_mean_power_w / circuits_reporting.
 -#}
@@ -47,7 +47,7 @@ org_days as (
         organization_id,
         usage_date,
         sum(energy_wh) / 1000.0 as total_energy_kwh,
-        sum(energy_wh * 3600.0 / nullif(covered_seconds, 0)) as total_mean_power_w,
+        sum(energy_wh) / ({{ local_day_quarter_hours('usage_date', tz) }} / 4.0) as total_mean_power_w,
         count(*) filter (where samples > 0) as circuits_reporting,
         sum(samples) as samples
     from circuit_days
