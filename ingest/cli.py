@@ -98,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_db)
 
     p = sub.add_parser("load", help="load one vendor's files into raw_<source>")
-    p.add_argument("source", choices=["batteries", "meters", "circuits"])
+    p.add_argument("source", choices=["batteries", "meters", "circuits", "devices"])
     p.add_argument("path", help="folder (or file) laid out like the vendor publishes it")
     p.add_argument(
         "--full-refresh", action="store_true", help="re-read files even if unchanged since the last load"

@@ -23,6 +23,7 @@ VENDOR_DIRS = (
     ("meters", "meters"),
     ("meters", "meters_power"),
     ("circuits", "circuits"),
+    ("devices", "devices"),
 )
 SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
 

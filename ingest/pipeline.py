@@ -12,7 +12,7 @@ from typing import Any
 from ingest.db import PROJECT_ROOT, Connection
 from ingest.errors import GridhouseError
 from ingest.reports import FileReport, LoadReport
-from ingest.sources import batteries, circuits, meters
+from ingest.sources import batteries, circuits, devices, meters
 from ingest.sources.base import QUARANTINE, Planned, TableSpec
 
 # dlt reads its configuration from the environment; these are the project's defaults.
@@ -40,6 +40,7 @@ VENDORS = {
         Vendor("batteries", batteries.plan, batteries.batteries, (batteries.ASSETS, batteries.TELEMETRY)),
         Vendor("meters", meters.plan, meters.meters, (meters.READINGS,)),
         Vendor("circuits", circuits.plan, circuits.circuits, (*circuits.METADATA.values(), circuits.POWER)),
+        Vendor("devices", devices.plan, devices.devices, (devices.DEVICES, devices.READINGS)),
     )
 }
 

@@ -1,0 +1,213 @@
+"""Smart-home devices (seed 003) in the simulator's format (docs/simulator.md):
+
+- `devices.json`: the registry, a list of {"device_id", "home_id", "kind", "name", "timezone", "specs": {...}};
+  kind is solar_panel, battery, ev or appliance; specs depend on the kind (rated_w, capacity_wh, ...).
+- `telemetry/<YYYY-MM-DD>.jsonl`: one reading per line, {"device_id", "timestamp" (interval start, UTC),
+  "power_w" (mean over the interval: + produced, - consumed), "energy_wh" (same sign), "charge_pct"
+  (storage devices, else null), "mode"}.
+
+A registry entry or reading that does not fit is quarantined with its position (`[3]` in the registry,
+`line 17` in a telemetry file); read = loaded + quarantined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from ingest.documents import Document, find_files, parse_json, require_dir
+from ingest.errors import GridhouseError
+from ingest.quarantine import Rejects
+from ingest.reports import FileReport
+from ingest.sources.base import (
+    Parsed,
+    Planned,
+    Rows,
+    RunKeys,
+    TableSpec,
+    describe,
+    is_number,
+    iso_epoch_ms,
+    iso_problem,
+    vendor_resource,
+)
+
+KINDS = ("solar_panel", "battery", "ev", "appliance")
+
+DEVICES = TableSpec(
+    "devices",
+    pa.schema(
+        [
+            pa.field("device_id", pa.string(), nullable=False),
+            pa.field("home_id", pa.string(), nullable=False),
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("name", pa.string()),
+            pa.field("timezone", pa.string()),
+            pa.field("specs_json", pa.string()),
+        ]
+    ),
+    ("device_id",),
+    "delete-insert",
+)
+
+READINGS = TableSpec(
+    "readings",
+    pa.schema(
+        [
+            pa.field("device_id", pa.string(), nullable=False),
+            pa.field("timestamp_iso", pa.string(), nullable=False),
+            pa.field("power_w", pa.float64(), nullable=False),
+            pa.field("energy_wh", pa.float64(), nullable=False),
+            pa.field("charge_pct", pa.float64()),
+            pa.field("mode", pa.string()),
+        ]
+    ),
+    ("device_id", "timestamp_iso"),
+    "append-new",
+    series=("device_id",),
+)
+
+
+def parse_registry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+    body = parse_json(doc, rejects)
+    parsed = Parsed()
+    if body is not None and not isinstance(body, list):
+        rejects.add("$", None, "wrong top-level shape: expected a list of devices", body)
+    if not isinstance(body, list):
+        parsed.read = 1
+        return parsed
+    columns: dict[str, list[Any]] = {name: [] for name in DEVICES.schema.names}
+    seen: set[str] = set()
+    for i, entry in enumerate(body):
+        problem = _registry_problem(entry, seen)
+        if problem is not None:
+            rejects.add(f"[{i}]", problem[0], problem[1], entry)
+            continue
+        seen.add(entry["device_id"])
+        columns["device_id"].append(entry["device_id"])
+        columns["home_id"].append(entry["home_id"])
+        columns["kind"].append(entry["kind"])
+        columns["name"].append(entry.get("name") if isinstance(entry.get("name"), str) else None)
+        columns["timezone"].append(entry.get("timezone") if isinstance(entry.get("timezone"), str) else None)
+        columns["specs_json"].append(orjson.dumps(entry.get("specs") or {}).decode())
+    parsed.read = len(body)
+    parsed.loaded = len(columns["device_id"])
+    parsed.tables.append(Rows(DEVICES, DEVICES.table(columns, doc.name, loaded_at)))
+    return parsed
+
+
+def _registry_problem(entry: object, seen: set[str]) -> tuple[str, str] | None:
+    if not isinstance(entry, dict):
+        return ("$", f"a device must be an object, got {describe(entry)}")
+    for key in ("device_id", "home_id"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            return (key, f"missing or empty {key}")
+    if entry.get("kind") not in KINDS:
+        return (
+            "kind",
+            f"unknown device kind {describe(entry.get('kind'))}: expected one of {', '.join(KINDS)}",
+        )
+    if "specs" in entry and entry["specs"] is not None and not isinstance(entry["specs"], dict):
+        return ("specs", f"specs must be an object, got {describe(entry['specs'])}")
+    if entry["device_id"] in seen:
+        return ("device_id", "duplicate device_id in the registry (the first one is kept)")
+    return None
+
+
+def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: RunKeys) -> Parsed:
+    parsed = Parsed()
+    columns: dict[str, list[Any]] = {name: [] for name in READINGS.schema.names}
+    times: list[int] = []
+    read = 0
+    for number, line in enumerate(doc.content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        read += 1
+        position = f"line {number}"
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            rejects.add(position, None, f"not valid JSON: {exc}", line)
+            continue
+        problem = _reading_problem(record)
+        if problem is not None:
+            rejects.add(position, problem[0], problem[1], record)
+            continue
+        if not run_keys.first_time(record["device_id"], record["timestamp"]):
+            rejects.add(
+                position,
+                "timestamp",
+                "duplicate reading: same device and time as one read before in this load (the first one is kept)",
+                record,
+            )
+            continue
+        columns["device_id"].append(record["device_id"])
+        columns["timestamp_iso"].append(record["timestamp"])
+        times.append(iso_epoch_ms(record["timestamp"]))
+        columns["power_w"].append(float(record["power_w"]))
+        columns["energy_wh"].append(float(record["energy_wh"]))
+        charge = record.get("charge_pct")
+        columns["charge_pct"].append(None if charge is None else float(charge))
+        columns["mode"].append(record.get("mode") if isinstance(record.get("mode"), str) else None)
+    parsed.read = read
+    parsed.loaded = len(columns["device_id"])
+    parsed.tables.append(
+        Rows(READINGS, READINGS.table(columns, doc.name, loaded_at), np.array(times, np.int64))
+    )
+    return parsed
+
+
+def _reading_problem(record: object) -> tuple[str, str] | None:
+    if not isinstance(record, dict):
+        return ("$", f"a reading must be an object, got {describe(record)}")
+    if not isinstance(record.get("device_id"), str) or not record["device_id"]:
+        return ("device_id", "missing or empty device_id")
+    if (why := iso_problem(record.get("timestamp"))) is not None:
+        return ("timestamp", why)
+    for key in ("power_w", "energy_wh"):
+        if not is_number(record.get(key)):
+            return (key, f"non-numeric {key} {describe(record.get(key))}")
+    charge = record.get("charge_pct")
+    if charge is not None and (not is_number(charge) or not 0 <= charge <= 100):
+        return ("charge_pct", f"charge_pct {describe(charge)} is not a number from 0 to 100")
+    return None
+
+
+def plan(path: Path) -> list[Planned]:
+    """The registry (devices.json) first, then every telemetry *.jsonl under `path`."""
+    root = require_dir(Path(path), "devices", "devices.json and telemetry/*.jsonl")
+    run_keys = RunKeys()
+    label = root.name if root.is_dir() else "devices"
+
+    def readings(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+        return parse_readings(doc, rejects, loaded_at, run_keys)
+
+    if root.is_file():
+        found = find_files(root, "*", label)
+        files = [Planned(f, readings if root.suffix == ".jsonl" else parse_registry) for f in found]
+    else:
+        files = [Planned(f, parse_registry) for f in find_files(root, "*.json", label)]
+        files += [Planned(f, readings) for f in find_files(root, "*.jsonl", label)]
+    if not files:
+        raise GridhouseError(
+            f"devices: {root} has no devices.json or telemetry *.jsonl files; point it at the devices folder"
+        )
+    return files
+
+
+@dlt.source(name="devices")
+def devices(
+    plan: list[Planned],
+    reports: list[FileReport],
+    full_refresh: bool = False,
+    on_file: Callable[[FileReport], None] | None = None,
+) -> Any:
+    """Smart-home device registry and per-interval device readings."""
+    return vendor_resource("device_files", "devices", plan, reports, full_refresh, on_file)
