@@ -751,15 +751,15 @@ def write_batteries(config: SimConfig, out: Path, manifest: Manifest, advance: A
         "points_duplicate": counts["points_duplicate"],
         "points_unknown_suffix": counts["points_unknown_suffix"],
         "points_celsius": counts["points_celsius"],
-        "loader": {
-            "read": points + broken,
+        "loader": {  # what the loader reads: the asset items, every point, one record per broken file
+            "read": total + points + broken,
             "quarantined": quarantined + counts["points_celsius"],
-            "loaded": points - quarantined + broken - counts["points_celsius"],
+            "loaded": total + points - quarantined + broken - counts["points_celsius"],
         },
         "loader_with_celsius_unit": {
-            "read": points + broken,
+            "read": total + points + broken,
             "quarantined": quarantined,
-            "loaded": points - quarantined + broken,
+            "loaded": total + points - quarantined + broken,
         },
     }
     manifest.truth.update(

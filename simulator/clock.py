@@ -85,7 +85,8 @@ def solar_shape(local_hour: np.ndarray, day_of_year: np.ndarray, noon: float = 1
     season = np.cos(2 * np.pi * (day_of_year - 172) / 365.25)
     day_length = 12.0 + 4.0 * season
     x = (local_hour - (noon - day_length / 2)) / day_length
-    arch = np.sin(np.pi * np.clip(x, 0.0, 1.0)) ** 1.5
+    day = (x > 0.0) & (x < 1.0)
+    arch = np.where(day, np.sin(np.pi * np.where(day, x, 0.5)) ** 1.5, 0.0)
     return arch * (0.65 + 0.35 * season)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from simulator.manifest import Manifest
 from simulator.progress import Tracker
 
 OWNED = (*FAMILIES, "truth", "manifest.json")
+MARKER = ".gridhouse-simulator"  # written first, so that an interrupted run can be replaced too
 
 
 def simulate(
@@ -33,7 +35,7 @@ def prepare_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise GridhouseError(f"simulate: --out {out} is a file; give a folder")
     if out.exists() and any(out.iterdir()):
-        if not (out / "manifest.json").exists():
+        if not (out / "manifest.json").exists() and not (out / MARKER).exists():
             raise GridhouseError(
                 f"simulate: --out {out} is not empty and holds no manifest.json; "
                 "give an empty or new folder (a previous simulator output is replaced)"
@@ -45,6 +47,7 @@ def prepare_out(out: Path) -> None:
             elif target.exists():
                 target.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_bytes(b"")
 
 
 def write_fleet(config: SimConfig, out: Path, quiet: bool = True) -> Manifest:
@@ -64,7 +67,9 @@ def write_fleet(config: SimConfig, out: Path, quiet: bool = True) -> Manifest:
     with Tracker(quiet=quiet) as tracker:
         for family in config.families:
             writer, total = writers[family]
+            began = time.perf_counter()
             with tracker.task(family, total) as advance:
                 writer(config, out, manifest, advance)
+            manifest.seconds[family] = time.perf_counter() - began
     manifest.write()
     return manifest

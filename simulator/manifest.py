@@ -48,6 +48,7 @@ class Manifest:
     counts: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     truth: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per family (not written)
 
     def add(self, event: Event) -> None:
         self.events.append(event.to_dict())

@@ -116,6 +116,12 @@ class TruthTable:
     def close(self) -> None:
         self._file.close()
 
+    def __enter__(self) -> TruthTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 @contextmanager
 def truth_table(path: Path, columns: list[str]) -> Iterator[TruthTable]:
