@@ -1,0 +1,29 @@
+{#- One row per smart-home device: kind, home, time zone and the kind's specifications. -#}
+with
+
+devices as (
+
+    select * from {{ ref('stg_devices__devices') }}
+
+),
+
+final as (
+
+    select
+        device_id::text as device_id,
+        home_id::text as home_id,
+        device_kind::text as device_kind,
+        device_name::text as device_name,
+        coalesce(time_zone, {{ dbt.string_literal(var('device_time_zone')) }})::text as time_zone,
+        rated_w,
+        average_w,
+        storage_capacity_wh,
+        max_charge_w,
+        max_discharge_w,
+        driving_w,
+        specs
+    from devices
+
+)
+
+select * from final

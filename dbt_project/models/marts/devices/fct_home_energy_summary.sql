@@ -1,0 +1,138 @@
+{#-
+    The home energy summary at four grains in one relation: grain = hour (UTC hours, from the hourly
+    tier), day and week (local days of the home's time zone and ISO weeks starting Monday, from the daily
+    tier) and month (local calendar months, from the monthly tier). Each row: produced, consumed, net
+    (produced - consumed) and solar energy in kWh, and the storage state at the end of the period
+    (battery_storage_pct, ev_charge_pct). How far back each grain reaches follows the retention tiers.
+-#}
+{{ config(materialized='view') }}
+
+with
+
+hours as (
+
+    select * from {{ ref('int_devices__home_hours') }}
+
+),
+
+days as (
+
+    select * from {{ ref('fct_home_energy_daily') }}
+
+),
+
+months as (
+
+    select * from {{ ref('fct_home_energy_monthly') }}
+
+),
+
+weeks as (
+
+    select
+        home_id,
+        date_trunc('week', local_date)::date as local_week,
+        max(time_zone) as time_zone,
+        sum(produced_kwh) as produced_kwh,
+        sum(consumed_kwh) as consumed_kwh,
+        sum(net_kwh) as net_kwh,
+        sum(solar_kwh) as solar_kwh,
+        (array_agg(battery_storage_pct order by local_date desc)
+            filter (where battery_storage_pct is not null))[1] as battery_storage_pct,
+        (array_agg(ev_charge_pct order by local_date desc)
+            filter (where ev_charge_pct is not null))[1] as ev_charge_pct
+    from days
+    group by home_id, date_trunc('week', local_date)::date
+
+),
+
+unioned as (
+
+    select
+        home_id,
+        'hour' as grain,
+        hour_start as period_start,
+        hour_start + interval '1 hour' as period_end,
+        (hour_start at time zone time_zone)::date as local_date,
+        time_zone,
+        produced_kwh,
+        consumed_kwh,
+        net_kwh,
+        solar_kwh,
+        battery_storage_pct,
+        ev_charge_pct
+    from hours
+
+    union all
+
+    select
+        home_id,
+        'day' as grain,
+        day_start as period_start,
+        ((local_date + 1)::timestamp at time zone time_zone) as period_end,
+        local_date,
+        time_zone,
+        produced_kwh,
+        consumed_kwh,
+        net_kwh,
+        solar_kwh,
+        battery_storage_pct,
+        ev_charge_pct
+    from days
+
+    union all
+
+    select
+        home_id,
+        'week' as grain,
+        (local_week::timestamp at time zone time_zone) as period_start,
+        ((local_week + 7)::timestamp at time zone time_zone) as period_end,
+        local_week as local_date,
+        time_zone,
+        produced_kwh,
+        consumed_kwh,
+        net_kwh,
+        solar_kwh,
+        battery_storage_pct,
+        ev_charge_pct
+    from weeks
+
+    union all
+
+    select
+        home_id,
+        'month' as grain,
+        month_start as period_start,
+        ((local_month + interval '1 month')::timestamp at time zone time_zone) as period_end,
+        local_month as local_date,
+        time_zone,
+        produced_kwh,
+        consumed_kwh,
+        net_kwh,
+        solar_kwh,
+        battery_storage_pct,
+        ev_charge_pct
+    from months
+
+),
+
+final as (
+
+    select
+        home_id::text as home_id,
+        grain::text as grain,
+        period_start::timestamptz as period_start,
+        period_end::timestamptz as period_end,
+        local_date::date as local_date,
+        time_zone::text as time_zone,
+        produced_kwh::double precision as produced_kwh,
+        consumed_kwh::double precision as consumed_kwh,
+        net_kwh::double precision as net_kwh,
+        solar_kwh::double precision as solar_kwh,
+        battery_storage_pct::double precision as battery_storage_pct,
+        ev_charge_pct::double precision as ev_charge_pct
+    from unioned
+
+)
+
+select * from final
