@@ -52,11 +52,11 @@ def _load(args: argparse.Namespace) -> int:
     from ingest.progress import load_with_progress
     from ingest.summary import print_load_reports
 
-    vendor(args.source).plan(Path(args.path))  # a wrong path fails here, before any server starts
+    vendor(args.source).plan(args.path)  # a wrong path fails here, before any server starts
     conn = db.resolve()
-    report = load_with_progress(args.source, Path(args.path), conn, full_refresh=args.full_refresh)
+    report = load_with_progress(args.source, args.path, conn, full_refresh=args.full_refresh)
     print_load_reports([report])
-    return 0
+    return 1 if report.failed else 0
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -99,7 +99,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("load", help="load one vendor's files into raw_<source>")
     p.add_argument("source", choices=["batteries", "meters", "circuits", "devices"])
-    p.add_argument("path", help="folder (or file) laid out like the vendor publishes it")
+    p.add_argument(
+        "path", help="folder (or file) laid out like the vendor publishes it, or the API's base URL"
+    )
     p.add_argument(
         "--full-refresh", action="store_true", help="re-read files even if unchanged since the last load"
     )

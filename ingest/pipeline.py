@@ -25,7 +25,7 @@ os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
 @dataclass(frozen=True)
 class Vendor:
     name: str
-    plan: Callable[[Path], list[Planned]]
+    plan: Callable[[Path | str], list[Planned]]
     source: Callable[..., Any]
     tables: tuple[TableSpec, ...]
 
@@ -71,7 +71,7 @@ def pipelines_dir(conn: Connection) -> Path:
 
 def load(
     name: str,
-    path: Path,
+    path: Path | str,
     conn: Connection,
     *,
     full_refresh: bool = False,

@@ -12,7 +12,9 @@ from ingest.pipeline import load, vendor
 from ingest.reports import FileReport, LoadReport
 
 
-def load_with_progress(source: str, path: Path, conn: Connection, full_refresh: bool = False) -> LoadReport:
+def load_with_progress(
+    source: str, path: Path | str, conn: Connection, full_refresh: bool = False
+) -> LoadReport:
     files = len(vendor(source).plan(path))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:

@@ -21,6 +21,7 @@ class FileReport:
     skipped: int = 0
     quarantined: int = 0
     unchanged: bool = False
+    error: str | None = None  # the input could not be fetched; it is retried on the next load
 
     @property
     def balanced(self) -> bool:
@@ -47,6 +48,10 @@ class LoadReport:
     @property
     def quarantined(self) -> int:
         return sum(f.quarantined for f in self.files)
+
+    @property
+    def failed(self) -> list[FileReport]:
+        return [f for f in self.files if f.error]
 
     @property
     def unchanged_files(self) -> int:

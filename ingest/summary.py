@@ -24,6 +24,8 @@ def print_load_reports(reports: list[LoadReport]) -> None:
             f"{r.quarantined:,}",
         )
     console.print(table)
+    for f in (f for r in reports for f in r.failed):
+        console.print(f"  [red]not loaded[/] {f.file}: {f.error} (retried on the next load)", highlight=False)
     bad = [f for r in reports for f in r.files if f.quarantined]
     for f in bad[:10]:
         console.print(f"  quarantined {f.quarantined:,} of {f.read:,} records in {f.file}")

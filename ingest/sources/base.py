@@ -6,14 +6,15 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import dlt
 import numpy as np
 import pyarrow as pa
 
 from ingest import quarantine
-from ingest.documents import Document, FileInput
+from ingest.documents import Document
+from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.reports import FileReport
 from ingest.sources.marks import split
@@ -98,11 +99,19 @@ class Parsed:
 Parser = Callable[[Document, Rejects, datetime], Parsed]
 
 
+class Input(Protocol):
+    """Where a document comes from: a file, a URL, or bytes already fetched."""
+
+    name: str
+
+    def read(self, state: dict[str, Any] | None = None) -> Document: ...
+
+
 @dataclass(frozen=True)
 class Planned:
-    """A file and the parser that reads it."""
+    """An input and the parser that reads it."""
 
-    file: FileInput
+    file: Input
     parse: Parser
 
 
@@ -122,8 +131,15 @@ def walk(
     seen: dict[str, str] = state.setdefault("digests", {})
     all_marks: dict[str, dict[str, list[int]]] = state.setdefault("marks", {})
     for planned in plan:
-        doc = planned.file.read()
-        report = FileReport(source=source, file=doc.name)
+        report = FileReport(source=source, file=planned.file.name)
+        try:
+            doc = planned.file.read(state)
+        except GridhouseError as exc:  # an API that kept failing: try this input again next load
+            report.error = str(exc)
+            reports.append(report)
+            if on_file is not None:
+                on_file(report)
+            continue
         digest = doc.digest
         if not full_refresh and seen.get(doc.name) == digest:
             report.unchanged = True

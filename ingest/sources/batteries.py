@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import orjson
 import pyarrow as pa
 
 from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
+from ingest.remote import UrlInput, asset_pages, is_url
 from ingest.reports import FileReport
 from ingest.sources.base import Parsed, Planned, Rows, TableSpec, describe, is_number, vendor_resource
 
@@ -179,8 +181,22 @@ def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def plan(path: Path) -> list[Planned]:
-    """The files to read, in order: assets first, then one telemetry file per device."""
+def plan(path: Path | str) -> list[Planned]:
+    """The inputs to read, in order: assets first, then one telemetry document per device.
+
+    `path` is a folder laid out like the vendor API (assets/, telemetry/) or the API's base URL.
+    """
+    if is_url(path):
+        base = str(path).rstrip("/")
+        pages = asset_pages(base)
+        device_ids = sorted({item["deviceId"] for page in pages for item in _page_items(page.content)})
+        return [Planned(page, parse_assets) for page in pages] + [
+            Planned(
+                UrlInput(f"{base}/telemetry/{d}", f"{base}/telemetry/{d}.json", d, TELEMETRY.name),
+                parse_telemetry,
+            )
+            for d in device_ids
+        ]
     root = require_dir(Path(path), "batteries", "assets/ and telemetry/")
     files = [Planned(f, parse_assets) for f in find_files(root / "assets", "*.json", "assets")]
     files += [Planned(f, parse_telemetry) for f in find_files(root / "telemetry", "*.json", "telemetry")]
@@ -190,6 +206,15 @@ def plan(path: Path) -> list[Planned]:
             "laid out like the vendor API (assets/assets.json, telemetry/<deviceId>.json)"
         )
     return files
+
+
+def _page_items(content: bytes) -> list[dict[str, Any]]:
+    """The well-formed items of an assets page (the parser quarantines the rest)."""
+    try:
+        items = orjson.loads(content).get("items", [])
+    except (orjson.JSONDecodeError, AttributeError):
+        return []
+    return [i for i in items if isinstance(i, dict) and isinstance(i.get("deviceId"), str) and i["deviceId"]]
 
 
 @dlt.source(name="batteries")

@@ -21,6 +21,7 @@ import pyarrow as pa
 from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
+from ingest.remote import UrlInput, is_url, listing
 from ingest.reports import FileReport
 from ingest.sources.base import (
     Parsed,
@@ -257,15 +258,20 @@ def _power_problem(record: object) -> tuple[str, str] | None:
     return None
 
 
-def plan(path: Path) -> list[Planned]:
-    """Metadata (*.sql) first, then power samples (*.json), under `path`."""
-    root = require_dir(Path(path), "circuits", "init.sql and the power *.json files")
+def plan(path: Path | str) -> list[Planned]:
+    """Metadata (*.sql) first, then power samples (*.json), under `path` or from the API."""
     run_keys = RunKeys()
-    label = root.name if root.is_dir() else "circuits"
 
     def power(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
         return parse_power(doc, rejects, loaded_at, run_keys)
 
+    if is_url(path):
+        base = str(path).rstrip("/") + "/circuits"
+        files = [Planned(UrlInput(f"{base}/init.sql", f"{base}/init.sql"), parse_metadata)]
+        names = listing(f"{base}/power")
+        return files + [Planned(UrlInput(f"{base}/power/{n}", f"{base}/power/{n}"), power) for n in names]
+    root = require_dir(Path(path), "circuits", "init.sql and the power *.json files")
+    label = root.name if root.is_dir() else "circuits"
     files = [Planned(f, parse_metadata) for f in find_files(root, "*.sql", label)]
     files += [Planned(f, power) for f in find_files(root, "*.json", label)]
     if not files:

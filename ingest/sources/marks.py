@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 MASK_64 = (1 << 63) - 1
+SERIES_SEPARATOR = "\u241f"  # joins the key columns of a series in the marks' names
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,6 @@ def _sum(values: np.ndarray) -> int:
 def _series_codes(table: pa.Table, key: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
     """An integer code per row for its series, and the series names (key columns joined by U+241F)."""
     parts: list[Any] = [pc.cast(table[c], pa.string()) for c in key]
-    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\u241f")
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, SERIES_SEPARATOR)
     encoded = pc.dictionary_encode(joined).combine_chunks()
     return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()

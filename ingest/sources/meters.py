@@ -20,6 +20,7 @@ import pyarrow as pa
 from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
+from ingest.remote import UrlInput, is_url, listing
 from ingest.reports import FileReport
 from ingest.sources.base import (
     Parsed,
@@ -117,14 +118,20 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def plan(path: Path) -> list[Planned]:
-    """Every *.json file under `path` (or the one file `path`)."""
-    root = require_dir(Path(path), "meters", "Exnaton *.json files")
+def plan(path: Path | str) -> list[Planned]:
+    """Every *.json file under `path` (or the one file `path`), or every file the API lists."""
     run_keys = RunKeys()
 
     def parse(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
         return parse_readings(doc, rejects, loaded_at, run_keys)
 
+    if is_url(path):
+        base = str(path).rstrip("/")
+        return [
+            Planned(UrlInput(f"{base}/meters/{n}", f"{base}/meters/{n}"), parse)
+            for n in listing(f"{base}/meters")
+        ]
+    root = require_dir(Path(path), "meters", "Exnaton *.json files")
     files = [Planned(f, parse) for f in find_files(root, "*.json", root.name if root.is_dir() else "meters")]
     if not files:
         raise GridhouseError(f"meters: {root} has no *.json files; point it at a folder of Exnaton files")
