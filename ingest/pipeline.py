@@ -38,7 +38,7 @@ VENDORS = {
     v.name: v
     for v in (
         Vendor("batteries", batteries.plan, batteries.batteries, (batteries.ASSETS, batteries.TELEMETRY)),
-        Vendor("meters", meters.plan, meters.meters, (meters.READINGS,)),
+        Vendor("meters", meters.plan, meters.meters, (meters.READINGS, meters.TENANTS)),
         Vendor("circuits", circuits.plan, circuits.circuits, (*circuits.METADATA.values(), circuits.POWER)),
         Vendor("devices", devices.plan, devices.devices, (devices.DEVICES, devices.READINGS)),
     )

@@ -231,3 +231,28 @@ def test_fixture_circuits_hour_is_covered_and_location_names_are_byte_exact(fixt
     assert all(v == [(60, pytest.approx(59 / 60))] for v in per_hour.values())
     names = {r[0] for r in rows(fixture_warehouse, "select location_name from marts.dim_circuits")}
     assert "East\u2011NYC" in names
+
+
+def test_bi_reader_reads_every_circuit_mart_and_nothing_raw(warehouse):
+    import psycopg
+
+    reader = Connection(warehouse.host, warehouse.port, "bi_reader", "", warehouse.dbname)
+    marts = (
+        "dim_brands",
+        "dim_organizations",
+        "dim_locations",
+        "dim_sensors",
+        "dim_circuits",
+        "fct_circuit_usage_hourly",
+        "fct_org_usage_daily",
+    )
+    with reader.connect() as db:
+        for mart in marts:
+            assert db.execute(f"select count(*) from marts.{mart}").fetchone()[0] > 0
+    for relation in (
+        "raw_circuits.power",
+        "staging.stg_circuits__power",
+        "intermediate.int_circuits__power_holds",
+    ):
+        with reader.connect() as db, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            db.execute(f"select * from {relation} limit 1")

@@ -180,3 +180,63 @@ def test_incremental_interval_fact_completes_late_readings_and_reruns_change_not
     assert all(r[4] == pytest.approx(0.1) and r[5] == pytest.approx(0.02) for r in first)
     build_meters(fresh_db)
     assert rows(fresh_db, snapshot) == first
+
+
+@pytest.fixture(scope="module")
+def meter_fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from simulator import simulate
+
+    out = tmp_path_factory.mktemp("meter-fleet")
+    simulate(out, seed=9, preset="small", families="meters")
+    return out
+
+
+@pytest.fixture(scope="module")
+def meter_warehouse(server, meter_fleet: Path) -> Connection:
+    from conftest import new_database
+
+    conn = new_database(server, "meter_truth")
+    load("meters", meter_fleet / "meters", conn)
+    build_meters(conn)
+    return conn
+
+
+def test_simulated_local_day_totals_equal_truth_and_dst_days_have_92_and_100(meter_warehouse, meter_fleet):
+    import csv
+
+    with (meter_fleet / "truth" / "meter_daily.csv").open() as f:
+        truth = {(r["muid"], date.fromisoformat(r["local_day"])): r for r in csv.DictReader(f)}
+    got = daily(meter_warehouse)
+    tenants = dict(rows(meter_warehouse, "select distinct meter_id, tenant_id from marts.fct_meter_daily"))
+    assert set(got) == set(truth)
+    for key, want in truth.items():
+        imp, exp, net, expected, received, _ = got[key]
+        assert (imp or 0.0) == pytest.approx(float(want["import_kwh"]), abs=1e-6), key
+        assert (exp or 0.0) == pytest.approx(float(want["export_kwh"]), abs=1e-6), key
+        assert net == pytest.approx(float(want["import_kwh"]) - float(want["export_kwh"]), abs=1e-6), key
+        assert received == max(int(want["import_intervals"]), int(want["export_intervals"])), key
+        assert tenants[key[0]] == want["tenant"]
+        if key[1].month == 3 and key[1].day == 31:
+            assert expected == 92
+        elif key[1].month == 10 and key[1].day == 27:
+            assert expected == 100
+        else:
+            assert expected == 96
+    assert {d for _, d in truth} >= {date(2024, 3, 31), date(2024, 10, 27)}
+
+
+def test_bi_reader_reads_every_meter_and_circuit_mart_and_nothing_raw(meter_warehouse):
+    reader = Connection(meter_warehouse.host, meter_warehouse.port, "bi_reader", "", meter_warehouse.dbname)
+    marts = ("fct_meter_interval", "fct_meter_daily", "fct_meter_load_profile", "fct_meter_tariff_daily")
+    with reader.connect() as db:
+        for mart in marts:
+            db.execute(f"select * from marts.{mart} limit 1").fetchall()
+    import psycopg
+
+    for relation in (
+        "raw_meters.readings",
+        "staging.stg_meters__readings",
+        "intermediate.int_meters__readings",
+    ):
+        with reader.connect() as db, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            db.execute(f"select * from {relation} limit 1")

@@ -7,6 +7,7 @@ Every 12-hex-digit key is an OBIS code with its value; one raw row per (record, 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -54,8 +55,78 @@ READINGS = TableSpec(
     series=("muid", "obis_code"),
 )
 
+TENANTS = TableSpec(
+    "tenants",
+    pa.schema(
+        [
+            pa.field("muid", pa.string(), nullable=False),
+            pa.field("tenant_id", pa.string(), nullable=False),
+        ]
+    ),
+    ("muid",),
+    "delete-insert",
+)
+TENANTS_FILE = "tenants.csv"
 
-def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: RunKeys) -> Parsed:
+
+def parse_tenants(doc: Document, rejects: Rejects, loaded_at: datetime, tenant: str | None) -> Parsed:
+    """`tenants.csv` (muid,tenant): which tenant each meter belongs to (docs/meters.md, "Tenants").
+    With GRIDHOUSE_TENANT set, only that tenant's meters are kept; the others are not read."""
+    parsed = Parsed()
+    columns: dict[str, list[Any]] = {"muid": [], "tenant_id": []}
+    for number, (muid, owner, line) in enumerate(_tenant_rows(doc, rejects), start=2):
+        if muid is None:
+            continue
+        if tenant is not None and owner != tenant:
+            continue
+        parsed.read += 1
+        if not muid or not owner:
+            rejects.add(f"line {number}", "muid" if not muid else "tenant", "empty muid or tenant", line)
+            continue
+        columns["muid"].append(muid)
+        columns["tenant_id"].append(owner)
+    parsed.loaded = len(columns["muid"])
+    parsed.tables.append(Rows(TENANTS, TENANTS.table(columns, doc.name, loaded_at)))
+    return parsed
+
+
+def _tenant_rows(doc: Document, rejects: Rejects) -> list[tuple[str | None, str, str]]:
+    """(muid, tenant, raw line) per data line of a tenants.csv; (None, ...) for a line to ignore."""
+    lines = doc.content.decode("utf-8", errors="replace").splitlines()
+    header = [h.strip().lower() for h in lines[0].split(",")] if lines else []
+    tenant_column = "tenant" if "tenant" in header else "tenant_id"
+    if "muid" not in header or tenant_column not in header:
+        rejects.add("line 1", None, "tenants.csv needs a header with muid and tenant columns", lines[:1])
+        return []
+    m, k = header.index("muid"), header.index(tenant_column)
+    out: list[tuple[str | None, str, str]] = []
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.split(",")]
+        if not line.strip():
+            out.append((None, "", line))
+        else:
+            out.append((cells[m] if m < len(cells) else "", cells[k] if k < len(cells) else "", line))
+    return out
+
+
+def tenant_owners(root: Path) -> dict[str, str]:
+    """muid -> tenant from root/tenants.csv (empty without one)."""
+    path = root / TENANTS_FILE if root.is_dir() else None
+    if path is None or not path.is_file():
+        return {}
+    doc = Document(TENANTS_FILE, path.read_bytes())
+    return {muid: owner for muid, owner, _ in _tenant_rows(doc, Rejects(TENANTS_FILE)) if muid}
+
+
+def parse_readings(
+    doc: Document,
+    rejects: Rejects,
+    loaded_at: datetime,
+    run_keys: RunKeys,
+    foreign: Callable[[object], bool] | None = None,
+) -> Parsed:
+    """foreign(muid) is true for a meter of another tenant (GRIDHOUSE_TENANT with a tenants.csv): its
+    records are not read at all, so nothing of another tenant reaches this database, not even quarantine."""
     body = parse_json(doc, rejects)
     parsed = Parsed()
     records = body.get("data") if isinstance(body, dict) else body
@@ -75,9 +146,11 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
             read += 1
             rejects.add(f"data[{i}]", "obis", "reading without an OBIS value key (12 hex digits)", record)
             continue
-        read += len(keys)
         tags = record.get("tags")
         muid = tags.get("muid") if isinstance(tags, dict) else None
+        if foreign is not None and foreign(muid):
+            continue
+        read += len(keys)
         problem: tuple[str, str] | None = None
         if not isinstance(muid, str) or not muid:
             problem = ("tags.muid", "missing or empty tags.muid")
@@ -121,9 +194,19 @@ def _text(value: object) -> str | None:
 def plan(path: Path | str) -> list[Planned]:
     """Every *.json file under `path` (or the one file `path`), or every file the API lists."""
     run_keys = RunKeys()
+    tenant = os.environ.get("GRIDHOUSE_TENANT") or None
+    owners = tenant_owners(Path(path)) if not is_url(path) else {}
+    foreign = None
+    if tenant is not None and owners:
+
+        def foreign(muid: object) -> bool:
+            return owners.get(muid) != tenant  # type: ignore[arg-type]
 
     def parse(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
-        return parse_readings(doc, rejects, loaded_at, run_keys)
+        return parse_readings(doc, rejects, loaded_at, run_keys, foreign)
+
+    def tenants(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+        return parse_tenants(doc, rejects, loaded_at, tenant)
 
     if is_url(path):
         base = str(path).rstrip("/")
@@ -133,6 +216,8 @@ def plan(path: Path | str) -> list[Planned]:
         ]
     root = require_dir(Path(path), "meters", "Exnaton *.json files")
     files = [Planned(f, parse) for f in find_files(root, "*.json", root.name if root.is_dir() else "meters")]
+    if owners:
+        files += [Planned(f, tenants) for f in find_files(root / TENANTS_FILE, "*", root.name)]
     if not files:
         raise GridhouseError(f"meters: {root} has no *.json files; point it at a folder of Exnaton files")
     return files
