@@ -67,6 +67,31 @@ def _build(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
+def _prune(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ingest import db
+    from ingest.prune import prune
+    from ingest.usage import parse_time
+
+    as_of = parse_time(args.as_of, "--as-of") if args.as_of else None
+    overrides = {"raw": args.raw_days, "hourly": args.hourly_days, "daily": args.daily_days}
+    results = prune(db.resolve(), as_of=as_of, overrides=overrides, dry_run=args.dry_run)
+    table = Table(title="Retention tiers" + (" (dry run: nothing deleted)" if args.dry_run else ""))
+    for name in ("tier", "table", "keep days", "older than", "rows deleted"):
+        table.add_column(name)
+    for r in results:
+        table.add_row(
+            r.tier,
+            r.relation,
+            "forever" if r.keep_days is None else str(r.keep_days),
+            "" if r.cutoff is None else r.cutoff.isoformat(),
+            f"{r.rows:,}",
+        )
+    Console().print(table)
+    return 0
+
+
 def _usage(args: argparse.Namespace) -> int:
     from ingest import db, usage
 
@@ -110,6 +135,16 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="dbt build with the project's profile; extra args go to dbt")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="e.g. --select staging")
     p.set_defaults(func=_build)
+
+    p = sub.add_parser(
+        "prune", help="apply the smart-home retention tiers (plain PostgreSQL; docs/devices.md)"
+    )
+    p.add_argument("--as-of", help="reference time, ISO 8601 (default: now)")
+    p.add_argument("--raw-days", type=int, help="keep raw device readings this many days (default: dbt var)")
+    p.add_argument("--hourly-days", type=int, help="keep the hourly tier this many days (default: dbt var)")
+    p.add_argument("--daily-days", type=int, help="keep the daily tier this many days (default: dbt var)")
+    p.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
+    p.set_defaults(func=_prune)
 
     p = sub.add_parser("usage", help="energy and mean power of a circuit or an organization in [from, to)")
     levels = p.add_subparsers(dest="level", required=True)

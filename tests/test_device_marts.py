@@ -203,3 +203,42 @@ def test_loader_quarantines_bad_devices_and_readings(fresh_db, tmp_path):
         and ("line 5", None) in reasons
         and ("line 6", "timestamp") in reasons
     )
+
+
+def test_prune_applies_the_tiers_and_the_rollups_keep_their_history(server, fleet):
+    from ingest.prune import prune
+
+    conn = new_database(server, "device_prune")
+    load("devices", fleet / "devices", conn)
+    build(conn)
+    daily = "select home_id, local_date, produced_kwh, consumed_kwh from marts.fct_home_energy_daily order by 1, 2"
+    before = rows(conn, daily)
+    months_before = rows(conn, "select * from marts.fct_home_energy_monthly order by 1, 2")
+    newest = scalar(conn, "select max(timestamp_iso::timestamptz) from raw_devices.readings")
+    as_of = newest + timedelta(hours=1)
+    dry = prune(conn, as_of=as_of, overrides={"raw": 1, "hourly": 2}, dry_run=True)
+    assert {p.tier: p.rows for p in dry}["raw"] > 0
+    assert scalar(
+        conn, "select min(timestamp_iso::timestamptz) from raw_devices.readings"
+    ) < as_of - timedelta(days=1)
+    done = prune(conn, as_of=as_of, overrides={"raw": 1, "hourly": 2})
+    assert [p.rows for p in done] == [p.rows for p in dry]
+    assert scalar(
+        conn, "select min(timestamp_iso::timestamptz) from raw_devices.readings"
+    ) >= as_of - timedelta(days=1)
+    assert scalar(conn, "select min(hour_start) from marts.fct_device_energy_hourly") >= as_of - timedelta(
+        days=2
+    )
+    # A build after pruning recomputes nothing from the shortened raw tier: the daily and monthly
+    # tiers keep the days and months the raw and hourly tiers no longer hold.
+    build(conn)
+    assert rows(conn, daily) == before
+    assert rows(conn, "select * from marts.fct_home_energy_monthly order by 1, 2") == months_before
+
+
+def test_prune_cli_rejects_a_bad_time_in_one_line(capsys):
+    from ingest import cli
+
+    assert cli.main(["prune", "--as-of", "soon"]) == 2
+    err = capsys.readouterr().err
+    assert "--as-of" in err and len(err.strip().splitlines()) == 1

@@ -42,10 +42,13 @@ changed as (
         device_id,
         date_trunc('hour', measured_at) as hour_start
     from readings
-    where loaded_at > (
-        select max(loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-        from {{ this }}
-    )
+    where
+        loaded_at > (
+            select max(loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
+            from {{ this }}
+        )
+        -- an hour the raw tier has been pruned into is complete only here: keep it
+        and date_trunc('hour', measured_at) >= {{ retention_watermark('raw') }}
 
 ),
 

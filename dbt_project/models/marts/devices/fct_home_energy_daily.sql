@@ -34,10 +34,13 @@ changed as (
         home_id,
         local_date
     from hours
-    where loaded_at > (
-        select max(loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-        from {{ this }}
-    )
+    where
+        loaded_at > (
+            select max(loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
+            from {{ this }}
+        )
+        -- a day the hourly tier has been pruned into is complete only here: keep it
+        and (local_date::timestamp at time zone time_zone) >= {{ retention_watermark('hourly') }}
 
 ),
 

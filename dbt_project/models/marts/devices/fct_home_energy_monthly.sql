@@ -31,10 +31,13 @@ changed as (
         home_id,
         date_trunc('month', local_date)::date as local_month
     from days
-    where loaded_at > (
-        select max(loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-        from {{ this }}
-    )
+    where
+        loaded_at > (
+            select max(loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
+            from {{ this }}
+        )
+        -- a month the daily tier has been pruned into is complete only here: keep it
+        and (date_trunc('month', local_date)::timestamp at time zone time_zone) >= {{ retention_watermark('daily') }}
 
 ),
 
