@@ -55,5 +55,8 @@ def run_dbt(conn: Connection, args: list[str], quiet: bool = False) -> BuildResu
 
 def build(conn: Connection, extra: list[str] | None = None, quiet: bool = False) -> BuildResult:
     """`dbt build` (seed, run, snapshot, test) over the whole project."""
+    from ingest.pipeline import ensure_raw_tables
+
+    ensure_raw_tables(conn)  # a vendor that sent nothing yet has empty raw tables, not missing ones
     Path(DBT_PROJECT_DIR / "target").mkdir(exist_ok=True)
     return run_dbt(conn, ["build", *(extra or [])], quiet=quiet)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,7 @@ def load(
     chosen = vendor(name)
     plan = chosen.plan(path)
     reports: list[FileReport] = []
+    ensure_raw_tables(conn, [chosen])
     pipeline = dlt.pipeline(
         pipeline_name=f"gridhouse_{chosen.name}",
         destination=dlt.destinations.postgres(conn.dlt_url()),
@@ -102,9 +103,55 @@ def load(
             f"{chosen.name}: the {exc.step} step failed while loading {path} into "
             f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
         ) from exc
-    ensure_keys(conn, chosen)
     settle_late_rows(conn, chosen)
     return LoadReport(chosen.name, reports)
+
+
+PG_TYPES = {"string": "varchar", "int64": "bigint", "double": "double precision", "bool": "boolean"}
+
+
+def _column_type(arrow_type: Any) -> str:
+    if str(arrow_type).startswith("timestamp"):
+        return "timestamp with time zone"
+    return PG_TYPES[str(arrow_type)]
+
+
+def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None) -> None:
+    """Every raw table, empty if nothing was loaded yet, with a unique index on its primary key.
+
+    So dbt builds before a vendor has sent anything (its marts are empty, not broken), consumers can
+    count on each `quarantine` table, and duplicate keys are impossible, not merely unlikely.
+    The columns are the loader's TableSpecs plus dlt's `_dlt_load_id`; dlt adopts the tables.
+    """
+    from psycopg import sql
+
+    with conn.connect(autocommit=True) as db:
+        for chosen in VENDORS.values() if vendors is None else vendors:
+            schema = sql.Identifier(chosen.dataset)
+            db.execute(sql.SQL("create schema if not exists {}").format(schema))
+            for spec in (*chosen.tables, QUARANTINE):
+                columns = [
+                    sql.SQL("{} {}{}").format(
+                        sql.Identifier(f.name),
+                        sql.SQL(_column_type(f.type)),
+                        sql.SQL("" if f.nullable else " not null"),
+                    )
+                    for f in spec.full_schema
+                ]
+                columns.append(sql.SQL("_dlt_load_id varchar(64) not null"))
+                db.execute(
+                    sql.SQL("create table if not exists {}.{} ({})").format(
+                        schema, sql.Identifier(spec.name), sql.SQL(", ").join(columns)
+                    )
+                )
+                db.execute(
+                    sql.SQL("create unique index if not exists {} on {}.{} ({})").format(
+                        sql.Identifier(f"{spec.name}_pkey"),
+                        schema,
+                        sql.Identifier(spec.name),
+                        sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key),
+                    )
+                )
 
 
 def settle_late_rows(conn: Connection, chosen: Vendor) -> int:
@@ -157,49 +204,3 @@ def settle_late_rows(conn: Connection, chosen: Vendor) -> int:
             db.execute(sql.SQL("delete from {}.{}").format(schema, late_table))
         db.commit()
     return moved
-
-
-QUARANTINE_DDL = """
-create table if not exists {}.{} (
-    source_file varchar not null,
-    position varchar not null,
-    field varchar,
-    reason varchar not null,
-    raw_text varchar,
-    _source_file varchar not null,
-    _loaded_at timestamp with time zone not null,
-    _dlt_load_id varchar(64) not null
-)"""
-
-
-def ensure_keys(conn: Connection, chosen: Vendor) -> None:
-    """A unique index on each raw table's primary key: the insert-only merge probes it, and it
-    makes a duplicate key impossible rather than merely unlikely. dlt creates tables, not keys."""
-    from psycopg import sql
-
-    with conn.connect(autocommit=True) as db:
-        existing = {
-            row[0]
-            for row in db.execute(
-                "select table_name from information_schema.tables where table_schema = %s", (chosen.dataset,)
-            )
-        }
-        if QUARANTINE.name not in existing:
-            # Present from the first load on, so consumers can count on it even while it is empty.
-            db.execute(
-                sql.SQL(QUARANTINE_DDL).format(
-                    sql.Identifier(chosen.dataset), sql.Identifier(QUARANTINE.name)
-                )
-            )
-            existing.add(QUARANTINE.name)
-        for spec in (*chosen.tables, QUARANTINE):
-            if spec.name not in existing:
-                continue
-            db.execute(
-                sql.SQL("create unique index if not exists {} on {}.{} ({})").format(
-                    sql.Identifier(f"{spec.name}_pkey"),
-                    sql.Identifier(chosen.dataset),
-                    sql.Identifier(spec.name),
-                    sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key),
-                )
-            )
