@@ -11,7 +11,11 @@ on its own inputs), everything else is vectorised per asset.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -712,27 +716,72 @@ def _daily_rows(asset: Asset, run: Run, written: Written, config: SimConfig) -> 
     return rows
 
 
-def write_batteries(config: SimConfig, out: Path, manifest: Manifest, advance: Advance) -> None:
-    """Write assets.json, one telemetry file per asset and the battery truth, chunk by chunk."""
+@dataclass
+class AssetOutput:
+    """What one asset contributes besides its telemetry file: rows for assets.json, the truth and the
+    manifest (small, so that worker processes can hand them back)."""
+
+    item: dict[str, str]
+    asset_row: list[object]
+    daily_rows: list[list[object]]
+    alert_rows: list[list[object]]
+    events: list[dict[str, object]]
+    counts: Counter[str]
+
+
+def simulate_assets(config: SimConfig, out: Path, lo: int, hi: int) -> list[AssetOutput]:
+    """Simulate assets lo..hi-1, write their telemetry files, return everything else (a worker's job)."""
+    clock = Clock.make(epoch_s(config.start), config.interval, config.steps, SITE_TZ)
+    telemetry_dir = out / "batteries" / "telemetry"
+    assets = [draw_asset(config, i) for i in range(lo, hi)]
+    return [
+        _write_asset(asset, run, config, telemetry_dir)
+        for asset, run in zip(assets, simulate_chunk(assets, config, clock), strict=True)
+    ]
+
+
+def _job(args: tuple[SimConfig, Path, int, int]) -> list[AssetOutput]:
+    return simulate_assets(*args)
+
+
+def write_batteries(
+    config: SimConfig, out: Path, manifest: Manifest, advance: Advance, workers: int = 1
+) -> None:
+    """Write assets.json, one telemetry file per asset and the battery truth, chunk by chunk; with
+    workers > 1 the chunks run in worker processes and are written back in order (same bytes)."""
     root = out / "batteries"
     (root / "assets").mkdir(parents=True, exist_ok=True)
-    telemetry_dir = root / "telemetry"
-    telemetry_dir.mkdir(parents=True, exist_ok=True)
+    (root / "telemetry").mkdir(parents=True, exist_ok=True)
     broken = len(BROKEN_FILES) if config.events and config.batteries > 0 else 0
     total = config.batteries + broken
-    clock = Clock.make(epoch_s(config.start), config.interval, config.steps, SITE_TZ)
     chunk = max(1, min(512, 1_500_000 // max(1, config.steps)))
+    if total * config.steps < 3_000_000:
+        workers = 1  # starting processes costs more than it saves
+    if workers > 1:
+        chunk = max(1, min(chunk, -(-total // (2 * workers))))
+    jobs = [(config, out, lo, min(total, lo + chunk)) for lo in range(0, total, chunk)]
     truth = BatteryTruth(out / "truth")
     counts: Counter[str] = Counter()
-    with (root / "assets" / "assets.json").open("wb") as assets_file:
+    with (root / "assets" / "assets.json").open("wb") as assets_file, ExitStack() as stack:
+        if workers > 1 and len(jobs) > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=get_context("spawn")))
+            results: Iterator[list[AssetOutput]] = pool.map(_job, jobs)
+        else:
+            results = map(_job, jobs)
         assets_file.write(b'{\n  "totalCount": %d,\n  "items": [' % total)
-        for lo in range(0, total, chunk):
-            assets = [draw_asset(config, i) for i in range(lo, min(total, lo + chunk))]
-            for asset, run in zip(assets, simulate_chunk(assets, config, clock), strict=True):
-                state = _write_asset(asset, run, config, telemetry_dir, truth, manifest, counts)
-                item = {"deviceId": asset.device_id, "description": asset.description, "state": state}
-                text = orjson.dumps(item, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    ")
-                assets_file.write((b"\n    " if asset.index == 0 else b",\n    ") + text)
+        first = True
+        for outputs in results:
+            for output in outputs:
+                text = orjson.dumps(output.item, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    ")
+                assets_file.write((b"\n    " if first else b",\n    ") + text)
+                first = False
+                truth.assets.row(*output.asset_row)
+                for row in output.daily_rows:
+                    truth.daily.row(*row)
+                for row in output.alert_rows:
+                    truth.alerts.row(*row)
+                manifest.events.extend(output.events)
+                counts.update(output.counts)
                 advance(1)
         assets_file.write(b"\n  ]\n}" if total else b"]\n}")
     truth.close()
@@ -769,33 +818,36 @@ def write_batteries(config: SimConfig, out: Path, manifest: Manifest, advance: A
     )
 
 
-def _write_asset(
-    asset: Asset,
-    run: Run,
-    config: SimConfig,
-    telemetry_dir: Path,
-    truth: BatteryTruth,
-    manifest: Manifest,
-    counts: Counter[str],
-) -> str:
+def _write_asset(asset: Asset, run: Run, config: SimConfig, telemetry_dir: Path) -> AssetOutput:
     path = telemetry_dir / f"{asset.device_id}.json"
     values = series_values(asset, run, config)
     written = encode_telemetry(asset, run, values)
     soh_end = float(run.capacity[-1] / asset.nominal_kwh * 100.0)
     last_ms = max((int(t[-1]) for t, _ in written.valid.values() if t.size), default=None)
     file_name = f"batteries/telemetry/{asset.device_id}.json"
+    daily_rows: list[list[object]] = []
+    alert_rows: list[list[object]] = []
+    events: list[Event] = []
+    counts: Counter[str] = Counter()
     if asset.file_status == "ok":
         path.write_bytes(written.content)
         counts.update(written.counts)
         alerts = _alerts(asset, written)
-        for row in _daily_rows(asset, run, written, config):
-            truth.daily.row(*row)
+        daily_rows = _daily_rows(asset, run, written, config)
         for kind, series, start, end, value in alerts:
-            truth.alerts.row(
-                asset.device_id, kind, series, iso_ms(start), None if end is None else iso_ms(end),
-                start, end, value,
-            )  # fmt: skip
-        _log_events(asset, written, alerts, manifest)
+            alert_rows.append(
+                [
+                    asset.device_id,
+                    kind,
+                    series,
+                    iso_ms(start),
+                    None if end is None else iso_ms(end),
+                    start,
+                    end,
+                    value,
+                ]
+            )
+        events = _events(asset, written, alerts)
     else:
         alerts = []
         last_ms = None
@@ -807,24 +859,23 @@ def _write_asset(
             path.write_bytes(written.content[:cut])
         else:
             path.write_bytes(NOT_JSON_BODY)
-        manifest.add(Event("batteries", f"{asset.file_status}_file", asset.device_id, file=file_name))
+        events = [Event("batteries", f"{asset.file_status}_file", asset.device_id, file=file_name)]
     state = _state(asset, alerts, soh_end)
-    truth.assets.row(
+    asset_row: list[object] = [
         asset.device_id, asset.description, state, asset.profile, asset.nominal_kwh, asset.charge_kw,
         asset.discharge_kw, asset.round_trip_efficiency, asset.age_days, asset.efc_before, asset.soh_start_pct,
         str(asset.reports_soc).lower(), ";".join(asset.series), asset.file_status,
         None if last_ms is None else iso_ms(last_ms),
-    )  # fmt: skip
-    return state
+    ]  # fmt: skip
+    item = {"deviceId": asset.device_id, "description": asset.description, "state": state}
+    return AssetOutput(item, asset_row, daily_rows, alert_rows, [e.to_dict() for e in events], counts)
 
 
-def _log_events(
-    asset: Asset,
-    written: Written,
-    alerts: list[tuple[str, str, int, int | None, float | None]],
-    manifest: Manifest,
-) -> None:
+def _events(
+    asset: Asset, written: Written, alerts: list[tuple[str, str, int, int | None, float | None]]
+) -> list[Event]:
     """Manifest events: the physical ones as found in the data, then the file-level ones."""
+    events: list[Event] = []
     for kind, series, start, end, value in alerts:
         if kind not in asset.events:
             continue
@@ -834,9 +885,8 @@ def _log_events(
             detail["forced_floor_pct"] = round(float(ev["floor"]) * 100, 2)
         if kind == "stale":
             detail["points_per_series"] = int(asset.events["stale"]["points"])
-        manifest.add(
+        events.append(
             Event("batteries", kind, asset.device_id, start=iso_ms(start),
                   end=None if end is None else iso_ms(end), series=series or None, detail=detail)
         )  # fmt: skip
-    for event in written.events:
-        manifest.add(event)
+    return events + written.events

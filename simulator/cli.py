@@ -30,7 +30,9 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.no_events:
         knobs["events"] = False
     began = time.perf_counter()
-    manifest = simulate(Path(args.out), seed=args.seed, preset=args.preset, quiet=args.quiet, **knobs)
+    manifest = simulate(
+        Path(args.out), seed=args.seed, preset=args.preset, quiet=args.quiet, workers=args.workers, **knobs
+    )
     seconds = time.perf_counter() - began
     lines = [f"wrote {args.out} in {seconds:.1f} s (seed {manifest.seed})"]
     batteries = manifest.counts.get("batteries")
@@ -117,6 +119,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--families", type=_families, help=f"comma list, subset of {','.join(FAMILIES)}")
     p.add_argument("--no-events", action="store_true", help="inject no events and no malformed records")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes for the batteries (default 0 = one per CPU; same output)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_simulate)
 

@@ -285,12 +285,18 @@ def write_devices(config: SimConfig, out: Path, manifest: Manifest, advance: Adv
                 )  # fmt: skip
             advance(1)
         registry.write(b"\n]\n")
+    devices = sum(v for k, v in counts.items() if k != "readings")
     manifest.counts["devices"] = {
         "homes": config.homes,
-        "devices": sum(v for k, v in counts.items() if k != "readings"),
+        "devices": devices,
         "devices_by_kind": {k: v for k, v in sorted(counts.items()) if k != "readings"},
         "readings": counts["readings"],
         "files": len(day_names),
         "interval_s": config.device_interval,
+        "loader": {
+            "read": devices + counts["readings"],
+            "quarantined": 0,
+            "loaded": devices + counts["readings"],
+        },
     }
     manifest.truth.update(home_hourly="truth/home_hourly.csv")
