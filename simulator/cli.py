@@ -122,8 +122,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=0,
-        help="processes for the batteries (default 0 = one per CPU; same output)",
+        default=1,
+        help="processes for the battery chunks, 0 = one per CPU (default 1; the output is the same)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_simulate)
