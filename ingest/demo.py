@@ -33,7 +33,7 @@ select
     a.asset_name,
     a.vendor_state,
     max(t.measured_at) as last_seen,
-    max(t.value) filter (where t.unit = '%%' and t.measured_at = last.at) as soc_pct,
+    max(t.value) filter (where t.unit = '%' and t.measured_at = last.at) as soc_pct,
     count(*) as points
 from staging.stg_batteries__assets as a
 left join staging.stg_batteries__telemetry as t on t.asset_id = a.asset_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,12 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
         for chosen in VENDORS.values() if vendors is None else vendors:
             schema = sql.Identifier(chosen.dataset)
             db.execute(sql.SQL("create schema if not exists {}").format(schema))
-            for spec in (*chosen.tables, QUARANTINE):
+            # (spec, keyed): `<table>_late` holds rows that may repeat keys until they are settled.
+            specs = [(s, True) for s in (*chosen.tables, QUARANTINE)]
+            specs += [
+                (replace(s, name=s.late_name), False) for s in chosen.tables if s.strategy == "append-new"
+            ]
+            for spec, keyed in specs:
                 columns = [
                     sql.SQL("{} {}{}").format(
                         sql.Identifier(f.name),
@@ -144,6 +149,8 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
                         schema, sql.Identifier(spec.name), sql.SQL(", ").join(columns)
                     )
                 )
+                if not keyed:
+                    continue
                 db.execute(
                     sql.SQL("create unique index if not exists {} on {}.{} ({})").format(
                         sql.Identifier(f"{spec.name}_pkey"),

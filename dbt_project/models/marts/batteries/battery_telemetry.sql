@@ -28,9 +28,10 @@ telemetry as (
 points as (
 
     select
-        asset_id,
-        metric,
-        unit,
+        -- Cast to the contract's types: staging's varchar would look like a schema change on re-runs.
+        asset_id::text as asset_id,
+        metric::text as metric,
+        unit::text as unit,
         measured_at,
         value
     from telemetry
