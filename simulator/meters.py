@@ -203,6 +203,7 @@ def write_meters(config: SimConfig, out: Path, manifest: Manifest, advance: Adva
         "records": records,
         "local_days": [d.isoformat() for d in days],
         "timezone": TZ,
-        "loader": {"read": records, "quarantined": 0, "loaded": records},
+        # the loader reads every reading and every tenants.csv line
+        "loader": {"read": records + len(meters), "quarantined": 0, "loaded": records + len(meters)},
     }
     manifest.truth.update(meter_daily="truth/meter_daily.csv", meter_tenants="meters/tenants.csv")
