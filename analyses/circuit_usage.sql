@@ -39,10 +39,12 @@ usage as (
 
     select
         count(*) filter (where held_from >= {{ window_start }}) as samples,
-        coalesce(sum({{ hold_wh_within(window_start, window_end) }}) filter (where held_until is not null), 0)
-            as energy_wh,
-        coalesce(sum({{ hold_seconds_within(window_start, window_end) }}) filter (where held_until is not null), 0)
-            as covered_seconds
+        coalesce(
+            sum({{ hold_wh_within(window_start, window_end) }}) filter (where held_until is not null), 0
+        ) as energy_wh,
+        coalesce(
+            sum({{ hold_seconds_within(window_start, window_end) }}) filter (where held_until is not null), 0
+        ) as covered_seconds
     from holds
 
 ),
@@ -65,7 +67,8 @@ final as (
         {{ window_start }} as window_start,
         {{ window_end }} as window_end,
         usage.energy_wh / 1000.0 as energy_kwh,
-        usage.energy_wh / (extract(epoch from ({{ window_end }} - {{ window_start }})) / 3600.0) as mean_power_w,
+        usage.energy_wh
+        / (extract(epoch from ({{ window_end }} - {{ window_start }})) / 3600.0) as mean_power_w,
         usage.samples,
         usage.covered_seconds / 3600.0 as covered_hours
     from circuit

@@ -25,8 +25,9 @@ per_circuit as (
     select
         holds.circuit_id,
         count(*) filter (where holds.held_from >= {{ window_start }}) as samples,
-        coalesce(sum({{ hold_wh_within(window_start, window_end) }}) filter (where holds.held_until is not null), 0)
-            as energy_wh
+        coalesce(
+            sum({{ hold_wh_within(window_start, window_end) }}) filter (where holds.held_until is not null), 0
+        ) as energy_wh
     from {{ ref('int_circuits__power_holds') }} as holds
     where
         holds.organization_id = {{ org }}

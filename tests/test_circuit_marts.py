@@ -19,7 +19,7 @@ from ingest.build import run_dbt
 from ingest.db import Connection
 from ingest.pipeline import load
 
-CIRCUIT_MODELS = "+fct_org_usage_daily +fct_circuit_usage_hourly +int_circuits__power_holds"
+CIRCUIT_MODELS = "+fct_org_usage_daily +fct_circuit_usage_hourly +int_circuits__power_holds +dim_brands"
 REL = 0.005  # the bar: within 0.5 % of the truth
 
 

@@ -159,7 +159,7 @@ def test_dst_days_have_92_and_100_intervals_and_exact_totals(fresh_db, tmp_path)
     # The autumn day's repeated hour lands twice in the heatmap's 02:00-03:00 slots, once each.
     days = scalar(
         fresh_db,
-        "select max(days_observed) from marts.fct_meter_load_profile where meter_id = 'm-dst' and weekday = 7",
+        "select max(days_observed) from marts.fct_meter_load_profile where meter_id = 'm-dst' and local_weekday = 7",
     )
     assert days == 2
 

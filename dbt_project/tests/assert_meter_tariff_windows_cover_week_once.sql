@@ -26,10 +26,10 @@ slots as (
 
     select
         periods.period_start,
-        weekday,
+        iso_weekday,
         make_time(quarter_hour / 4, (quarter_hour % 4) * 15, 0) as local_time
     from periods
-    cross join generate_series(1, 7) as weekday
+    cross join generate_series(1, 7) as iso_weekday
     cross join generate_series(0, 95) as quarter_hour
 
 ),
@@ -38,17 +38,17 @@ coverage as (
 
     select
         slots.period_start,
-        slots.weekday,
+        slots.iso_weekday,
         slots.local_time,
         count(windows.tariff_name) as windows_matching
     from slots
     left join windows
         on
-            slots.weekday = any(windows.weekdays)
+            slots.iso_weekday = any(windows.weekdays)
             and slots.local_time >= windows.local_start
             and slots.local_time < windows.local_end
             and slots.period_start between windows.valid_from and windows.valid_to
-    group by slots.period_start, slots.weekday, slots.local_time
+    group by slots.period_start, slots.iso_weekday, slots.local_time
 
 )
 

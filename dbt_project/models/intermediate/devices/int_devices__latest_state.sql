@@ -18,12 +18,12 @@ with
 readings as (
 
     select * from {{ ref('stg_devices__readings') }}
-    {%- if is_incremental() %}
-    where loaded_at > (
-        select max(loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-        from {{ this }}
-    )
-    {%- endif %}
+    {% if is_incremental() %}
+        where loaded_at > (
+                select max(built.loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
+                from {{ this }} as built
+            )
+    {% endif %}
 
 ),
 
@@ -35,23 +35,23 @@ candidates as (
         power_w,
         energy_wh,
         charge_pct,
-        mode,
+        mode as device_mode,
         loaded_at
     from readings
     {%- if is_incremental() %}
 
-    union all
+        union all
 
-    select
-        current_state.device_id,
-        current_state.measured_at,
-        current_state.power_w,
-        current_state.energy_wh,
-        current_state.charge_pct,
-        current_state.mode,
-        current_state.loaded_at
-    from {{ this }} as current_state
-    where current_state.device_id in (select readings.device_id from readings)
+        select
+            current_state.device_id,
+            current_state.measured_at,
+            current_state.power_w,
+            current_state.energy_wh,
+            current_state.charge_pct,
+            current_state.device_mode,
+            current_state.loaded_at
+        from {{ this }} as current_state
+        where current_state.device_id in (select readings.device_id from readings)
     {%- endif %}
 
 ),
@@ -64,10 +64,10 @@ final as (
         power_w::double precision as power_w,
         energy_wh::double precision as energy_wh,
         charge_pct::double precision as charge_pct,
-        mode::text as mode,
+        device_mode::text as device_mode,
         loaded_at::timestamptz as loaded_at
     from candidates
-    order by device_id, measured_at desc, loaded_at desc
+    order by device_id asc, measured_at desc, loaded_at desc
 
 )
 

@@ -15,27 +15,23 @@
 
 with
 
-{% if relation is not none -%}
 source as (
 
-    select
-        muid,
-        tenant_id,
-        _loaded_at
-    from {{ source('meter_tenancy', 'tenants') }}
+    {% if relation is not none -%}
+        select
+            muid,
+            tenant_id,
+            _loaded_at
+        from {{ source('meter_tenancy', 'tenants') }}
+    {%- else -%}
+        select
+            null::text as muid,
+            null::text as tenant_id,
+            null::timestamptz as _loaded_at
+        where false
+    {%- endif %}
 
 ),
-{%- else -%}
-source as (
-
-    select
-        null::text as muid,
-        null::text as tenant_id,
-        null::timestamptz as _loaded_at
-    where false
-
-),
-{%- endif %}
 
 renamed as (
 
@@ -54,7 +50,7 @@ final as (
         tenant_id,
         loaded_at
     from renamed
-    order by meter_id, loaded_at desc
+    order by meter_id asc, loaded_at desc
 
 )
 

@@ -25,15 +25,17 @@ power as (
 
 ),
 
-{% if is_incremental() %}
 recompute_from as (
 
-    select date_trunc('hour', min(measured_at)) as hour_start
+    -- A full build starts at the first sample; an incremental one at the hour of the earliest new one.
+    select date_trunc('hour', min(power.measured_at)) as hour_start
     from power
-    where loaded_at > (
-        select max(loaded_at) - interval '{{ var("circuit_lookback_hours") }} hours'
-        from {{ this }}
-    )
+    {% if is_incremental() %}
+        where power.loaded_at > (
+                select max(built.loaded_at) - interval '{{ var("circuit_lookback_hours") }} hours'
+                from {{ this }} as built
+            )
+    {% endif %}
 
 ),
 
@@ -46,14 +48,6 @@ samples as (
 
 ),
 
-{% else %}
-samples as (
-
-    select * from power
-
-),
-
-{% endif %}
 holds as (
 
     {{ power_holds('samples', ['circuit_id']) }}
@@ -67,13 +61,15 @@ pieces as (
         holds.circuit_id,
         hours.hour_start,
         {{ hold_wh_within('hours.hour_start', "hours.hour_start + interval '1 hour'") }} as energy_wh,
-        {{ hold_seconds_within('hours.hour_start', "hours.hour_start + interval '1 hour'") }} as covered_seconds
+        {{ hold_seconds_within('hours.hour_start', "hours.hour_start + interval '1 hour'") }}
+            as covered_seconds
     from holds
-    cross join lateral (
-        values
-        (date_trunc('hour', holds.held_from)),
-        (date_trunc('hour', holds.held_from) + interval '1 hour')
-    ) as hours (hour_start)
+    cross join
+        lateral (
+            values
+            (date_trunc('hour', holds.held_from)),
+            (date_trunc('hour', holds.held_from) + interval '1 hour')
+        ) as hours (hour_start)
     where
         holds.held_until is not null
         and holds.held_until > hours.hour_start
@@ -142,14 +138,12 @@ final as (
         combined.covered_seconds::double precision as covered_seconds,
         (combined.covered_seconds / 3600.0)::double precision as coverage,
         combined.samples::integer as samples,
-        coalesce(combined.loaded_at, (select max(loaded_at) from samples))::timestamptz as loaded_at
+        coalesce(combined.loaded_at, (select max(samples.loaded_at) from samples))::timestamptz as loaded_at
     from combined
     inner join circuits
         on combined.circuit_id = circuits.circuit_id
-    {%- if is_incremental() %}
     cross join recompute_from
     where combined.hour_start >= recompute_from.hour_start
-    {%- endif %}
 
 )
 

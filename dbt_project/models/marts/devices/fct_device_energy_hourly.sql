@@ -35,24 +35,24 @@ devices as (
 
 ),
 
-{% if is_incremental() %}
 changed as (
 
     select distinct
-        device_id,
-        date_trunc('hour', measured_at) as hour_start
+        readings.device_id,
+        date_trunc('hour', readings.measured_at) as hour_start
     from readings
+    -- an hour the raw tier has been pruned into is complete only here: keep it
     where
-        loaded_at > (
-            select max(loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-            from {{ this }}
-        )
-        -- an hour the raw tier has been pruned into is complete only here: keep it
-        and date_trunc('hour', measured_at) >= {{ retention_watermark('raw') }}
+        date_trunc('hour', readings.measured_at) >= {{ retention_watermark('raw') }}
+        {% if is_incremental() %}
+            and readings.loaded_at > (
+                select max(built.loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
+                from {{ this }} as built
+            )
+        {% endif %}
 
 ),
 
-{% endif %}
 hourly as (
 
     select
@@ -62,15 +62,13 @@ hourly as (
         sum(greatest(-readings.energy_wh, 0)) as consumed_wh,
         avg(readings.power_w) as mean_power_w,
         count(*) as readings,
-        (array_agg(readings.charge_pct order by readings.measured_at desc))[1] as last_charge_pct,
+        {{ last_non_null('readings.charge_pct', 'readings.measured_at') }} as last_charge_pct,
         max(readings.loaded_at) as loaded_at
     from readings
-    {%- if is_incremental() %}
     inner join changed
         on
             readings.device_id = changed.device_id
             and date_trunc('hour', readings.measured_at) = changed.hour_start
-    {%- endif %}
     group by readings.device_id, date_trunc('hour', readings.measured_at)
 
 ),

@@ -27,34 +27,32 @@ hours as (
 
 ),
 
-{% if is_incremental() %}
 changed as (
 
     select distinct
-        home_id,
-        local_date
+        hours.home_id,
+        hours.local_date
     from hours
+    -- a day the hourly tier has been pruned into is complete only here: keep it
     where
-        loaded_at > (
-            select max(loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-            from {{ this }}
-        )
-        -- a day the hourly tier has been pruned into is complete only here: keep it
-        and (local_date::timestamp at time zone time_zone) >= {{ retention_watermark('hourly') }}
+        (hours.local_date::timestamp at time zone hours.time_zone) >= {{ retention_watermark('hourly') }}
+        {% if is_incremental() %}
+            and hours.loaded_at > (
+                select max(built.loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
+                from {{ this }} as built
+            )
+        {% endif %}
 
 ),
 
-{% endif %}
 selected as (
 
     select hours.*
     from hours
-    {%- if is_incremental() %}
     inner join changed
         on
             hours.home_id = changed.home_id
             and hours.local_date = changed.local_date
-    {%- endif %}
 
 ),
 
@@ -69,10 +67,8 @@ final as (
         sum(consumed_kwh)::double precision as consumed_kwh,
         sum(net_kwh)::double precision as net_kwh,
         sum(solar_kwh)::double precision as solar_kwh,
-        ((array_agg(battery_storage_pct order by hour_start desc)
-            filter (where battery_storage_pct is not null))[1])::double precision as battery_storage_pct,
-        ((array_agg(ev_charge_pct order by hour_start desc)
-            filter (where ev_charge_pct is not null))[1])::double precision as ev_charge_pct,
+        {{ last_non_null('battery_storage_pct', 'hour_start') }}::double precision as battery_storage_pct,
+        {{ last_non_null('ev_charge_pct', 'hour_start') }}::double precision as ev_charge_pct,
         count(*)::integer as hours_reporting,
         max(loaded_at)::timestamptz as loaded_at
     from selected

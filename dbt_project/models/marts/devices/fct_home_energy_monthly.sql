@@ -24,36 +24,35 @@ days as (
 
 ),
 
-{% if is_incremental() %}
 changed as (
 
     select distinct
-        home_id,
-        date_trunc('month', local_date)::date as local_month
+        days.home_id,
+        date_trunc('month', days.local_date)::date as local_month
     from days
+    -- a month the daily tier has been pruned into is complete only here: keep it
     where
-        loaded_at > (
-            select max(loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-            from {{ this }}
-        )
-        -- a month the daily tier has been pruned into is complete only here: keep it
-        and (date_trunc('month', local_date)::timestamp at time zone time_zone) >= {{ retention_watermark('daily') }}
+        (date_trunc('month', days.local_date)::timestamp at time zone days.time_zone)
+        >= {{ retention_watermark('daily') }}
+        {% if is_incremental() %}
+            and days.loaded_at > (
+                select max(built.loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
+                from {{ this }} as built
+            )
+        {% endif %}
 
 ),
 
-{% endif %}
 selected as (
 
     select
         days.*,
         date_trunc('month', days.local_date)::date as local_month
     from days
-    {%- if is_incremental() %}
     inner join changed
         on
             days.home_id = changed.home_id
             and date_trunc('month', days.local_date)::date = changed.local_month
-    {%- endif %}
 
 ),
 
@@ -68,10 +67,8 @@ final as (
         sum(consumed_kwh)::double precision as consumed_kwh,
         sum(net_kwh)::double precision as net_kwh,
         sum(solar_kwh)::double precision as solar_kwh,
-        ((array_agg(battery_storage_pct order by local_date desc)
-            filter (where battery_storage_pct is not null))[1])::double precision as battery_storage_pct,
-        ((array_agg(ev_charge_pct order by local_date desc)
-            filter (where ev_charge_pct is not null))[1])::double precision as ev_charge_pct,
+        {{ last_non_null('battery_storage_pct', 'local_date') }}::double precision as battery_storage_pct,
+        {{ last_non_null('ev_charge_pct', 'local_date') }}::double precision as ev_charge_pct,
         count(*)::integer as days_reporting,
         max(loaded_at)::timestamptz as loaded_at
     from selected

@@ -37,10 +37,8 @@ weeks as (
         sum(consumed_kwh) as consumed_kwh,
         sum(net_kwh) as net_kwh,
         sum(solar_kwh) as solar_kwh,
-        (array_agg(battery_storage_pct order by local_date desc)
-            filter (where battery_storage_pct is not null))[1] as battery_storage_pct,
-        (array_agg(ev_charge_pct order by local_date desc)
-            filter (where ev_charge_pct is not null))[1] as ev_charge_pct
+        {{ last_non_null('battery_storage_pct', 'local_date') }} as battery_storage_pct,
+        {{ last_non_null('ev_charge_pct', 'local_date') }} as ev_charge_pct
     from days
     group by home_id, date_trunc('week', local_date)::date
 

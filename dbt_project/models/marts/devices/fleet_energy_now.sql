@@ -61,14 +61,17 @@ rollup as (
         count(*) filter (where not is_fresh) as devices_stale,
         max(measured_at) as last_reading_at,
         coalesce(sum(greatest(power_w, 0)) filter (where is_fresh), 0) as production_w,
-        coalesce(sum(case when power_w < 0 then -power_w else 0.0 end) filter (where is_fresh), 0) as consumption_w,
+        coalesce(
+            sum(case when power_w < 0 then -power_w else 0.0 end) filter (where is_fresh), 0
+        ) as consumption_w,
         sum(charge_pct / 100.0 * storage_capacity_wh) filter (where is_fresh and device_kind = 'battery')
         / nullif(sum(storage_capacity_wh) filter (where is_fresh and device_kind = 'battery'), 0)
         * 100.0 as battery_storage_pct,
         sum(charge_pct / 100.0 * storage_capacity_wh) filter (where is_fresh and device_kind = 'ev')
         / nullif(sum(storage_capacity_wh) filter (where is_fresh and device_kind = 'ev'), 0)
         * 100.0 as ev_charge_pct,
-        sum(charge_pct / 100.0 * storage_capacity_wh) filter (where is_fresh and device_kind in ('battery', 'ev'))
+        sum(charge_pct / 100.0 * storage_capacity_wh)
+        filter (where is_fresh and device_kind in ('battery', 'ev'))
         / nullif(sum(storage_capacity_wh) filter (where is_fresh and device_kind in ('battery', 'ev')), 0)
         * 100.0 as storage_pct
     from states

@@ -25,21 +25,21 @@ readings as (
 
 ),
 
-{% if is_incremental() %}
 changed as (
 
     select distinct
-        meter_id,
-        measured_at
+        readings.meter_id,
+        readings.measured_at
     from readings
-    where loaded_at > (
-        select max(loaded_at) - interval '{{ var("meter_lookback_hours") }} hours'
-        from {{ this }}
-    )
+    {% if is_incremental() %}
+        where readings.loaded_at > (
+                select max(built.loaded_at) - interval '{{ var("meter_lookback_hours") }} hours'
+                from {{ this }} as built
+            )
+    {% endif %}
 
 ),
 
-{% endif %}
 intervals as (
 
     select
@@ -54,12 +54,10 @@ intervals as (
         end as quality,
         max(readings.loaded_at) as loaded_at
     from readings
-    {%- if is_incremental() %}
     inner join changed
         on
             readings.meter_id = changed.meter_id
             and readings.measured_at = changed.measured_at
-    {%- endif %}
     group by readings.meter_id, readings.measured_at
 
 ),

@@ -34,7 +34,7 @@ slotted as (
         meter_id,
         tenant_id,
         local_start::date as local_date,
-        extract(isodow from local_start)::integer as weekday,
+        extract(isodow from local_start)::integer as local_weekday,
         (extract(hour from local_start) * 4 + extract(minute from local_start)::integer / 15)::integer
             as quarter_hour,
         extract(hour from local_start)::integer as local_hour,
@@ -49,13 +49,13 @@ profile as (
     select
         meter_id,
         max(tenant_id) as tenant_id,
-        weekday,
+        local_weekday,
         quarter_hour,
         avg(import_kwh) as mean_import_kwh,
         avg(export_kwh) as mean_export_kwh,
         count(distinct local_date)::integer as days_observed
     from slotted
-    group by meter_id, weekday, quarter_hour
+    group by meter_id, local_weekday, quarter_hour
 
 ),
 
@@ -100,7 +100,7 @@ peak as (
         mean_hourly_import_kwh as peak_hour_import_kwh
     from hourly
     where mean_hourly_import_kwh is not null
-    order by meter_id, mean_hourly_import_kwh desc, local_hour
+    order by meter_id asc, mean_hourly_import_kwh desc, local_hour asc
 
 ),
 
@@ -109,8 +109,10 @@ final as (
     select
         profile.meter_id,
         profile.tenant_id,
-        profile.weekday,
-        (array['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'])[profile.weekday]
+        profile.local_weekday,
+        (array['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'])[
+            profile.local_weekday
+        ]
             as weekday_name,
         profile.quarter_hour,
         to_char(make_time(profile.quarter_hour / 4, (profile.quarter_hour % 4) * 15, 0), 'HH24:MI')

@@ -45,7 +45,7 @@ assigned as (
         local_intervals.meter_id,
         local_intervals.tenant_id,
         local_intervals.local_start::date as local_date,
-        coalesce(matched.tariff_name, 'unassigned') as tariff_name,
+        coalesce(tariff_match.tariff_name, 'unassigned') as tariff_name,
         local_intervals.import_kwh,
         local_intervals.export_kwh
     from local_intervals
@@ -59,7 +59,7 @@ assigned as (
             and local_intervals.local_start::date between windows.valid_from and windows.valid_to
         order by windows.valid_from desc
         limit 1
-    ) as matched on true
+    ) as tariff_match on true
 
 ),
 
