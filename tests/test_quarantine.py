@@ -46,7 +46,7 @@ def _battery_tree(root: Path) -> dict[str, int]:
                     "name": "StateOfChargePercentage",
                     "data": [[1000, 50], [2000, "n/a"], [3000], ["yesterday", 5], [4000, 51], [4000, 51]],
                 },
-                {"name": "BatteryTemperatureCelsius", "data": [[1000, 20.5], [2000, 21.0]]},
+                {"name": "BatteryTemperatureFahrenheit", "data": [[1000, 20.5], [2000, 21.0]]},
                 {"name": "BatteryPowerW"},
                 {"name": "BatteryExportKwh", "data": [[1000, 222270], [2000, 222271.5]]},
             ]

@@ -7,6 +7,7 @@ Telemetry is stored long: one row per (device_id, series_name, epoch_ms).
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +18,7 @@ import dlt
 import orjson
 import pyarrow as pa
 
+from ingest.db import PROJECT_ROOT
 from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
@@ -24,11 +26,13 @@ from ingest.remote import UrlInput, asset_pages, is_url
 from ingest.reports import FileReport
 from ingest.sources.base import Parsed, Planned, Rows, TableSpec, describe, is_number, vendor_resource
 
-# The unit lives only in the series name: <Quantity><Suffix>[-<meter point>].
-UNIT_BY_SUFFIX = {"Kwh": "kWh", "Watt": "W", "W": "W", "Percentage": "%"}
-SERIES_NAME = re.compile(
-    r"^(?P<quantity>[A-Za-z]+?)(?P<suffix>Kwh|Watt|W|Percentage)(?:-(?P<meter_point>\w+))?$"
-)
+# The unit lives only in the series name: <Quantity><Suffix>[-<meter point>]. The suffix table is the
+# dbt seed series_units.csv (a dbt test keeps the SQL decoder equal to it): one table for both.
+SERIES_UNITS_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "series_units.csv"
+with SERIES_UNITS_SEED.open(encoding="utf-8", newline="") as _seed:
+    UNIT_BY_SUFFIX = {row["suffix"]: row["unit"] for row in csv.DictReader(_seed)}
+_SUFFIXES = "|".join(sorted(UNIT_BY_SUFFIX, key=len, reverse=True))
+SERIES_NAME = re.compile(rf"^(?P<quantity>[A-Za-z]+?)(?P<suffix>{_SUFFIXES})(?:-(?P<meter_point>\w+))?$")
 EPOCH_MS_MAX = 4_102_444_800_000  # 2100-01-01: anything later is not a timestamp in ms
 
 ASSETS = TableSpec(
@@ -114,7 +118,7 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
             continue
         parsed.read += len(data)
         if unit_of(name) is None:
-            reason = f"unknown unit suffix in series name {name!r} (known: Kwh, W, Watt, Percentage)"
+            reason = f"unknown unit suffix in series name {name!r} (known: {', '.join(UNIT_BY_SUFFIX)})"
             for p, point in enumerate(data):
                 rejects.add(f"series[{s}].data[{p}]", "name", reason, point)
             continue

@@ -12,6 +12,7 @@
     {#- Longest first, for readability: the patterns are anchored, so order does not change the result. -#}
     {%- set suffix_units = [
         ('Percentage', '%'),
+        ('Celsius', '°C'),
         ('Watt', 'W'),
         ('Kwh', 'kWh'),
         ('W', 'W'),
