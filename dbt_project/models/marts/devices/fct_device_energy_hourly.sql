@@ -44,12 +44,7 @@ changed as (
     -- an hour the raw tier has been pruned into is complete only here: keep it
     where
         date_trunc('hour', readings.measured_at) >= {{ retention_watermark('raw') }}
-        {% if is_incremental() %}
-            and readings.loaded_at > (
-                select max(built.loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-                from {{ this }} as built
-            )
-        {% endif %}
+        and readings.loaded_at > {{ loaded_after_lookback(var('device_lookback_hours')) }}
 
 ),
 

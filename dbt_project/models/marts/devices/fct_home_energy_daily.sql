@@ -36,12 +36,7 @@ changed as (
     -- a day the hourly tier has been pruned into is complete only here: keep it
     where
         (hours.local_date::timestamp at time zone hours.time_zone) >= {{ retention_watermark('hourly') }}
-        {% if is_incremental() %}
-            and hours.loaded_at > (
-                select max(built.loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-                from {{ this }} as built
-            )
-        {% endif %}
+        and hours.loaded_at > {{ loaded_after_lookback(var('device_lookback_hours')) }}
 
 ),
 

@@ -11,6 +11,7 @@
         on_schema_change='fail',
         full_refresh=false,
         post_hook=[
+            "{{ time_series_storage(this, 'month_start', ['home_id'], '365 days', '365 days', ['home_id', 'local_month']) }}",
             "{{ device_retention_policy(this, 'month_start', var('device_retention_monthly_days')) }}",
         ],
     )
@@ -34,12 +35,7 @@ changed as (
     where
         (date_trunc('month', days.local_date)::timestamp at time zone days.time_zone)
         >= {{ retention_watermark('daily') }}
-        {% if is_incremental() %}
-            and days.loaded_at > (
-                select max(built.loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-                from {{ this }} as built
-            )
-        {% endif %}
+        and days.loaded_at > {{ loaded_after_lookback(var('device_lookback_hours')) }}
 
 ),
 
