@@ -123,6 +123,7 @@ def test_incremental_rerun_changes_nothing(warehouse):
 
 def run_cli(args: list[str], capsys, conn: Connection, monkeypatch) -> tuple[int, str, str]:
     monkeypatch.setenv("GRIDHOUSE_DSN", conn.url())
+    capsys.readouterr()  # drop anything printed before (dbt's own output)
     code = cli.main(args)
     out, err = capsys.readouterr()
     return code, out, err
@@ -256,3 +257,52 @@ def test_bi_reader_reads_every_circuit_mart_and_nothing_raw(warehouse):
     ):
         with reader.connect() as db, pytest.raises(psycopg.errors.InsufficientPrivilege):
             db.execute(f"select * from {relation} limit 1")
+
+
+def test_analyses_give_the_same_figures_as_the_command(warehouse, fleet, capsys, monkeypatch):
+    import os
+
+    duid, number, org = rows(
+        warehouse,
+        "select duid, circuit_number, organization_id from marts.dim_circuits order by 1, 2 limit 1",
+    )[0]
+    start, end = "2024-04-01T06:30:00Z", "2024-04-02T07:10:00Z"  # not on hour boundaries
+
+    def analysis(name: str, variables: str) -> dict:
+        result = run_dbt(warehouse, ["compile", "--select", name, "--vars", variables], quiet=True)
+        assert result.success
+        (path,) = Path(os.environ["DBT_TARGET_PATH"]).glob(f"compiled/**/analyses/{name}.sql")
+        with warehouse.connect() as db:
+            cursor = db.execute(path.read_text())
+            names = [c.name for c in cursor.description]
+            return dict(zip(names, cursor.fetchone(), strict=True))
+
+    circuit = analysis(
+        "circuit_usage", f'{{sensor: "{duid}", circuit_number: {number}, from: "{start}", to: "{end}"}}'
+    )
+    code, out, _ = run_cli(
+        ["usage", "circuit", "--sensor", duid, "--number", str(number), "--from", start, "--to", end,
+         "--format", "json"],
+        capsys, warehouse, monkeypatch,
+    )  # fmt: skip
+    assert code == 0
+    command = json.loads(out)
+    assert float(circuit["energy_kwh"]) == pytest.approx(command["energy_kwh"], rel=1e-12)
+    assert float(circuit["mean_power_w"]) == pytest.approx(command["mean_power_w"], rel=1e-12)
+    organization = analysis("org_usage", f'{{org: "{org}", from: "{start}", to: "{end}"}}')
+    code, out, _ = run_cli(
+        ["usage", "org", "--org", org, "--from", start, "--to", end, "--format", "json"],
+        capsys,
+        warehouse,
+        monkeypatch,
+    )
+    assert code == 0
+    command = json.loads(out)
+    for key in (
+        "total_energy_kwh",
+        "total_mean_power_w",
+        "avg_energy_kwh_per_circuit",
+        "avg_power_w_per_circuit",
+    ):
+        assert float(organization[key]) == pytest.approx(command[key], rel=1e-12), key
+    assert organization["circuits"] == command["circuits"]
