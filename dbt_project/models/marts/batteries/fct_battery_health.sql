@@ -3,15 +3,9 @@
 
 with
 
-counter_points as (
+telemetry as (
 
-    select * from {{ ref('int_batteries__counter_points') }}
-
-),
-
-soc_points as (
-
-    select * from {{ ref('int_batteries__soc_points') }}
+    select * from {{ ref('stg_batteries__telemetry') }}
 
 ),
 
@@ -37,31 +31,56 @@ nominal_capacity as (
 
 ),
 
+instants as (
+
+    -- SoC and both battery counters side by side per instant (the vendor samples every series at the same
+    -- instants); only instants with all three, so every step below spans the same interval for all three.
+    select
+        asset_id,
+        measured_at,
+        min(value) filter (where quantity = 'StateOfCharge' and unit = '%') as soc_pct,
+        min(value) filter (where quantity = 'BatteryImport' and unit = 'kWh') as charged_counter_kwh,
+        min(value) filter (where quantity = 'BatteryExport' and unit = 'kWh') as discharged_counter_kwh
+    from telemetry
+    where quantity in ('StateOfCharge', 'BatteryImport', 'BatteryExport')
+    group by asset_id, measured_at
+
+),
+
+complete_instants as (
+
+    select *
+    from instants
+    where
+        soc_pct is not null
+        and charged_counter_kwh is not null
+        and discharged_counter_kwh is not null
+
+),
+
 steps as (
 
-    -- One step per SoC point: the SoC change since the previous point (z) and the energy charged (x) and
-    -- discharged (y) over the same interval, the counters being sampled at the same instants.
+    -- One step per instant: the SoC change since the previous instant (z) and the energy charged (x) and
+    -- discharged (y) over the same interval (counter_delta: a reset step is the new value, so skip those).
     select
-        soc_points.asset_id,
-        (soc_points.measured_at at time zone 'UTC')::date as day_utc,
-        soc_points.soc_pct - soc_points.previous_soc_pct as soc_delta_pct,
-        charged.delta_kwh as charged_kwh,
-        discharged.delta_kwh as discharged_kwh,
-        soc_points.efc
-    from soc_points
-    inner join counter_points as charged
-        on
-            soc_points.asset_id = charged.asset_id
-            and soc_points.measured_at = charged.measured_at
-            and charged.quantity = 'BatteryImport'
-            and not charged.is_reset
-    inner join counter_points as discharged
-        on
-            soc_points.asset_id = discharged.asset_id
-            and soc_points.measured_at = discharged.measured_at
-            and discharged.quantity = 'BatteryExport'
-            and not discharged.is_reset
-    where soc_points.previous_soc_pct is not null
+        asset_id,
+        (measured_at at time zone 'UTC')::date as day_utc,
+        soc_pct - lag(soc_pct) over by_asset as soc_delta_pct,
+        abs(soc_pct - lag(soc_pct) over by_asset) / 200.0 as efc,
+        {{ counter_delta('charged_counter_kwh', ['asset_id'], 'measured_at') }} as charged_kwh,
+        {{ counter_delta('discharged_counter_kwh', ['asset_id'], 'measured_at') }} as discharged_kwh,
+        {{ counter_is_reset('charged_counter_kwh', ['asset_id'], 'measured_at') }}
+        or {{ counter_is_reset('discharged_counter_kwh', ['asset_id'], 'measured_at') }} as is_reset
+    from complete_instants
+    window by_asset as (partition by asset_id order by measured_at)
+
+),
+
+usable_steps as (
+
+    select *
+    from steps
+    where soc_delta_pct is not null and not is_reset
 
 ),
 
@@ -77,7 +96,7 @@ daily_sums as (
         sum(charged_kwh * discharged_kwh) as sxy,
         sum(charged_kwh * soc_delta_pct) as sxz,
         sum(discharged_kwh * soc_delta_pct) as syz
-    from steps
+    from usable_steps
     group by asset_id, day_utc
 
 ),

@@ -1,0 +1,98 @@
+"""battery_telemetry's incremental run: a re-run writes nothing, late points inside the lookback land,
+changed values are replaced, and the storage is the plain-PostgreSQL one (unique btree + BRIN)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import FIXTURES, requires_fixtures, rows, scalar
+from test_battery_support import HEERLEN, add_points, build_fixture_batteries, load_fixture_batteries
+
+pytestmark = requires_fixtures
+
+FIRST_MS = 1738850562000  # the fixtures' first point
+LAST_MS = 1738850618000  # and last
+
+
+@pytest.fixture
+def battery_db(fresh_db):
+    load_fixture_batteries(fresh_db, FIXTURES)
+    return fresh_db
+
+
+def _snapshot(conn):
+    return rows(
+        conn,
+        "select xmin::text, asset_id, metric, measured_at, value from marts.battery_telemetry order by 2, 3, 4",
+    )
+
+
+def test_rerun_changes_nothing_and_late_points_land(battery_db):
+    before = _snapshot(battery_db)
+    assert len(before) == 375
+    build_fixture_batteries(battery_db, "--select", "battery_telemetry")
+    assert _snapshot(battery_db) == before  # same rows, same tuple versions: nothing rewritten
+
+    # A late point inside the lookback (between two known points) and a new one after the last.
+    add_points(
+        battery_db, HEERLEN, "StateOfChargePercentage", [(FIRST_MS + 1000, 94.5), (LAST_MS + 4000, 80.0)]
+    )
+    build_fixture_batteries(battery_db, "--select", "battery_telemetry")
+    after = _snapshot(battery_db)
+    assert len(after) == 377
+    unchanged = {r[1:] for r in before}
+    assert {r[1:] for r in after} - unchanged == {
+        (HEERLEN, "StateOfChargePercentage", *point)
+        for point in rows(
+            battery_db,
+            "select measured_at, value from staging.stg_batteries__telemetry where source_file = 'test'",
+        )
+    }
+    # Rows not touched keep their tuple versions.
+    assert {r for r in before} <= set(after)
+
+
+def test_changed_value_replaces_the_old_one(battery_db):
+    with battery_db.connect() as db:
+        db.execute(
+            "update raw_batteries.telemetry set value = 42 where device_id = %s "
+            "and series_name = 'StateOfChargePercentage' and epoch_ms = %s",
+            (HEERLEN, LAST_MS),
+        )
+    build_fixture_batteries(battery_db, "--select", "battery_telemetry")
+    got = rows(
+        battery_db,
+        "select value from marts.battery_telemetry where asset_id = %s and metric = 'StateOfChargePercentage' "
+        "and measured_at = to_timestamp(%s / 1000.0)",
+        (HEERLEN, LAST_MS),
+    )
+    assert got == [(42.0,)]
+    assert scalar(battery_db, "select count(*) from marts.battery_telemetry") == 375
+
+
+def test_plain_postgres_storage_is_brin_plus_series_btree(battery_db):
+    defs = {
+        d
+        for (d,) in rows(battery_db, "select indexdef from pg_indexes where tablename = 'battery_telemetry'")
+    }
+    assert any("USING brin (measured_at)" in d for d in defs), defs
+    assert any(
+        d.startswith("CREATE UNIQUE INDEX") and "USING btree (asset_id, metric, measured_at DESC)" in d
+        for d in defs
+    ), defs
+    # The storage post-hook is idempotent: a full refresh rebuilds the table with exactly these two indexes.
+    build_fixture_batteries(battery_db, "--select", "battery_telemetry", "--full-refresh")
+    assert len(rows(battery_db, "select indexdef from pg_indexes where tablename = 'battery_telemetry'")) == 2
+
+
+def test_latest_soc_lookup_uses_the_series_index(battery_db):
+    with battery_db.connect() as db:
+        db.execute("set enable_seqscan = off")  # a 375-row table: make the planner show the index it can use
+        plan = "\n".join(
+            r[0]
+            for r in db.execute(
+                "explain select measured_at, value from marts.battery_telemetry where asset_id = %s "
+                "and metric = 'StateOfChargePercentage' order by measured_at desc limit 1",
+                (HEERLEN,),
+            ).fetchall()
+        )
+    assert "battery_telemetry_asset_id_metric_measured_at_idx" in plan, plan
