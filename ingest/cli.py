@@ -63,7 +63,8 @@ def _build(args: argparse.Namespace) -> int:
     from ingest import db
     from ingest.build import build
 
-    result = build(db.resolve(), args.dbt_args)
+    dbt_args = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args
+    result = build(db.resolve(), dbt_args)
     return 0 if result.success else 1
 
 

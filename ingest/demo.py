@@ -27,23 +27,28 @@ VENDOR_DIRS = (
 )
 SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
 
-# One question a new user can read at a glance: the latest state of each battery.
+# One question a new user can read at a glance: each battery now, and which alerts pollers would see.
+# It reads marts and alert views only (their cost does not grow with history).
 SHOWCASE = """
 select
-    a.asset_name,
-    a.vendor_state,
-    max(t.measured_at) as last_seen,
-    max(t.value) filter (where t.unit = '%' and t.measured_at = last.at) as soc_pct,
-    count(*) as points
-from staging.stg_batteries__assets as a
-left join staging.stg_batteries__telemetry as t on t.asset_id = a.asset_id
-left join lateral (
-    select max(measured_at) as at
-    from staging.stg_batteries__telemetry as x
-    where x.asset_id = a.asset_id
-) as last on true
-group by a.asset_name, a.vendor_state
-order by a.asset_name
+    b.asset_name,
+    b.vendor_state,
+    b.last_measured_at as last_seen,
+    soc.last_value as soc_pct,
+    (
+        select string_agg(a.kind, ', ' order by a.kind)
+        from (
+            select asset_id, 'low SoC' as kind from alerts.battery_low_soc
+            union all select asset_id, 'stale' from alerts.battery_stale
+            union all select asset_id, 'no SoC' from alerts.battery_no_soc
+            union all select asset_id, 'vendor state' from alerts.battery_vendor_warning
+        ) as a
+        where a.asset_id = b.asset_id
+    ) as alerts
+from marts.dim_batteries as b
+left join marts.dim_battery_series as soc
+    on soc.asset_id = b.asset_id and soc.unit = '%'
+order by b.asset_name
 limit 10
 """
 
