@@ -1,0 +1,165 @@
+"""TimescaleDB tier: the PGlite build of TimescaleDB (deploy/pglite/) runs the same battery models.
+
+battery_telemetry must become a hypertable with compression and a compression policy (asserted from
+timescaledb_information), and the alert views must give the same rows as plain PostgreSQL for the same
+input. npm ci installs the server into deploy/pglite/node_modules when missing; the tier skips with a
+reason where node/npm are absent. PGlite cannot COPY, so raw rows are inserted with plain INSERTs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import FIXTURES, requires_fixtures, rows
+from test_battery_support import BATTERY_SELECT, HEERLEN
+
+from ingest.db import PROJECT_ROOT, Connection
+
+PGLITE = PROJECT_ROOT / "deploy" / "pglite"
+LAST_MS = 1738850618000
+LOADED_AT = "2025-02-06 15:00:00+00"
+
+pytestmark = requires_fixtures
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def timescale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
+    npm, npx, node = shutil.which("npm"), shutil.which("npx"), shutil.which("node")
+    if not (npm and npx and node):
+        pytest.skip(
+            "node/npm are not installed: the PGlite TimescaleDB tier needs them (apt-get install nodejs npm)"
+        )
+    if not (PGLITE / "node_modules" / "@electric-sql" / "pglite-socket").exists():
+        result = subprocess.run(
+            [npm, "ci", "--legacy-peer-deps", "--no-audit", "--no-fund"],
+            cwd=PGLITE,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            pytest.skip(f"npm ci in {PGLITE} failed (no registry access?): {result.stderr.strip()[-300:]}")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("pglite") / "pglite.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [npx, "pglite-server", "-d", "memory://", "-p", str(port), "-m", "4",
+         "-e", "@electric-sql/pglite/timescaledb:timescaledb"],
+        cwd=PGLITE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    conn = Connection("127.0.0.1", port, "postgres", "pglite", "template1", sslmode="disable")
+    try:
+        deadline = time.monotonic() + 120
+        while "listening" not in log_path.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"pglite-server did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.3)
+        with conn.connect(autocommit=True) as db:
+            db.execute("create extension if not exists timescaledb")
+        yield conn
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def load_raw(conn: Connection) -> None:
+    """The fixture batteries plus a low-SoC episode for Heerlen, inserted row by row (no COPY on PGlite)."""
+    from ingest.pipeline import VENDORS, ensure_raw_tables
+
+    ensure_raw_tables(conn, [VENDORS["batteries"]])
+    assets = json.loads((FIXTURES / "batteries/assets/assets.json").read_text())["items"]
+    points = []
+    for path in sorted((FIXTURES / "batteries/telemetry").glob("*.json")):
+        for series in json.loads(path.read_text())["series"]:
+            points += [(path.stem, series["name"], int(t), float(v), path.name) for t, v in series["data"]]
+    points += [
+        (HEERLEN, "StateOfChargePercentage", LAST_MS + 4000, 19.0, "injected"),
+        (HEERLEN, "StateOfChargePercentage", LAST_MS + 8000, 8.5, "injected"),
+    ]
+    with conn.connect() as db:
+        cur = db.cursor()
+        cur.executemany(
+            "insert into raw_batteries.assets (device_id, description, state, _source_file, _loaded_at, "
+            "_dlt_load_id) values (%s, %s, %s, 'assets.json', %s, 't')",
+            [(a["deviceId"], a["description"], a["state"], LOADED_AT) for a in assets],
+        )
+        cur.executemany(
+            "insert into raw_batteries.telemetry (device_id, series_name, epoch_ms, value, _source_file, "
+            "_loaded_at, _dlt_load_id) values (%s, %s, %s, %s, %s, %s, 't')",
+            [(*p, LOADED_AT) for p in points],
+        )
+
+
+def build(conn: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest.build import run_dbt
+
+    monkeypatch.setenv("GRIDHOUSE_DBT_THREADS", "1")
+    result = run_dbt(conn, ["build", *BATTERY_SELECT], quiet=True)
+    assert result.success, f"dbt build failed: {dict(result.statuses)}"
+
+
+ALERT_QUERY = (
+    "select alert_id, asset_id, description, severity, {value}, threshold, since, last_seen, {message} "
+    "from alerts.{view} order by alert_id"
+)
+
+
+def alert_rows(conn: Connection) -> dict[str, list[tuple]]:
+    out = {}
+    for view in ("battery_low_soc", "battery_no_soc", "battery_vendor_warning", "battery_stale"):
+        # Stale alerts measure minutes until now(): compare everything but the moving value and message.
+        moving = view == "battery_stale"
+        query = ALERT_QUERY.format(
+            view=view, value="null" if moving else "value", message="null" if moving else "message"
+        )
+        out[view] = rows(conn, query)
+    return out
+
+
+def test_timescale_hypertable_and_same_alerts_as_postgres(timescale, fresh_db, monkeypatch):
+    load_raw(timescale)
+    build(timescale, monkeypatch)
+    hypertables = rows(
+        timescale,
+        "select hypertable_schema, compression_enabled from timescaledb_information.hypertables "
+        "where hypertable_name = 'battery_telemetry'",
+    )
+    assert hypertables == [("marts", True)]
+    settings = dict(
+        rows(
+            timescale,
+            "select attname, coalesce(segmentby_column_index::text, 'orderby ' || orderby_asc::text) "
+            "from timescaledb_information.compression_settings where hypertable_name = 'battery_telemetry'",
+        )
+    )
+    assert settings == {"asset_id": "1", "metric": "2", "measured_at": "orderby false"}
+    policies = rows(
+        timescale,
+        "select proc_name from timescaledb_information.jobs where hypertable_name = 'battery_telemetry'",
+    )
+    assert ("policy_compression",) in policies
+    # A second build is an incremental no-op on the hypertable too.
+    build(timescale, monkeypatch)
+    assert rows(timescale, "select count(*) from marts.battery_telemetry") == [(377,)]
+
+    load_raw(fresh_db)
+    build(fresh_db, monkeypatch)
+    assert rows(fresh_db, "select count(*) from marts.battery_telemetry") == [(377,)]
+    on_postgres, on_timescale = alert_rows(fresh_db), alert_rows(timescale)
+    assert on_timescale == on_postgres
+    assert [r[1] for r in on_timescale["battery_low_soc"]] == [HEERLEN]
