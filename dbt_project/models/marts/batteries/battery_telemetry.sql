@@ -38,9 +38,9 @@ points as (
     {% if is_incremental() %}
         -- Late data: re-read everything from the lookback window before the newest point already held.
         where measured_at >= (
-            select coalesce(max(existing.measured_at), '-infinity'::timestamptz)
-            from {{ this }} as existing
-        ) - interval '{{ var("battery_lookback_hours") }} hours'
+                select coalesce(max(held.measured_at), '-infinity'::timestamptz)
+                from {{ this }} as held
+            ) - interval '{{ var("battery_lookback_hours") }} hours'
     {% endif %}
 
 ),
@@ -52,15 +52,15 @@ changed as (
     from points
     {% if is_incremental() %}
         where not exists (
-            select 1
-            from {{ this }} as existing
-            where
-                existing.asset_id = points.asset_id
-                and existing.metric = points.metric
-                and existing.measured_at = points.measured_at
-                and existing.unit = points.unit
-                and existing.value = points.value
-        )
+                select 1
+                from {{ this }} as held
+                where
+                    held.asset_id = points.asset_id
+                    and held.metric = points.metric
+                    and held.measured_at = points.measured_at
+                    and held.unit = points.unit
+                    and held.value = points.value
+            )
     {% endif %}
 
 ),
