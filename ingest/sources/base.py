@@ -187,6 +187,23 @@ def vendor_resource(
     return files
 
 
+def vendor_source(name: str, resource: str, description: str) -> Callable[..., Any]:
+    """The dlt source of one vendor: a single resource (`resource`, whose dlt state holds the file
+    digests and series marks) that walks the planned inputs and dispatches rows to raw tables."""
+
+    def source(
+        plan: list[Planned],
+        reports: list[FileReport],
+        full_refresh: bool = False,
+        on_file: Callable[[FileReport], None] | None = None,
+    ) -> Any:
+        return vendor_resource(resource, name, plan, reports, full_refresh, on_file)
+
+    source.__name__ = source.__qualname__ = name
+    source.__doc__ = description
+    return dlt.source(name=name)(source)
+
+
 def is_number(value: object) -> bool:
     """JSON numbers only: bool is not a number, and neither is a numeric string."""
     return type(value) is int or type(value) is float

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import dlt
 import orjson
 import pyarrow as pa
 
@@ -23,8 +21,7 @@ from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.remote import UrlInput, asset_pages, is_url
-from ingest.reports import FileReport
-from ingest.sources.base import Parsed, Planned, Rows, TableSpec, describe, is_number, vendor_resource
+from ingest.sources.base import Parsed, Planned, Rows, TableSpec, describe, is_number, vendor_source
 
 # The unit lives only in the series name: <Quantity><Suffix>[-<meter point>]. The suffix table is the
 # dbt seed series_units.csv (a dbt test keeps the SQL decoder equal to it): one table for both.
@@ -221,12 +218,8 @@ def _page_items(content: bytes) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict) and isinstance(i.get("deviceId"), str) and i["deviceId"]]
 
 
-@dlt.source(name="batteries")
-def batteries(
-    plan: list[Planned],
-    reports: list[FileReport],
-    full_refresh: bool = False,
-    on_file: Callable[[FileReport], None] | None = None,
-) -> Any:
-    """Assets and telemetry from a folder laid out like the vendor API (assets/, telemetry/)."""
-    return vendor_resource("battery_files", "batteries", plan, reports, full_refresh, on_file)
+batteries = vendor_source(
+    "batteries",
+    "battery_files",
+    "Assets and telemetry from a folder laid out like the vendor API (assets/, telemetry/) or from the API.",
+)

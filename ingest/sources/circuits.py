@@ -9,12 +9,11 @@ power:     [{"duid": "6D12E310B371FCB1", "circuit_number": 1, "timestamp": "2024
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import dlt
 import numpy as np
 import pyarrow as pa
 
@@ -22,7 +21,6 @@ from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.remote import UrlInput, is_url, listing
-from ingest.reports import FileReport
 from ingest.sources.base import (
     Parsed,
     Planned,
@@ -33,7 +31,7 @@ from ingest.sources.base import (
     is_number,
     iso_epoch_ms,
     iso_problem,
-    vendor_resource,
+    vendor_source,
 )
 
 
@@ -281,12 +279,8 @@ def plan(path: Path | str) -> list[Planned]:
     return files
 
 
-@dlt.source(name="circuits")
-def circuits(
-    plan: list[Planned],
-    reports: list[FileReport],
-    full_refresh: bool = False,
-    on_file: Callable[[FileReport], None] | None = None,
-) -> Any:
-    """Circuit metadata (brand > organization > location > sensor > circuit) and power samples."""
-    return vendor_resource("circuit_files", "circuits", plan, reports, full_refresh, on_file)
+circuits = vendor_source(
+    "circuits",
+    "circuit_files",
+    "Circuit metadata (brand > organization > location > sensor > circuit) and power samples.",
+)

@@ -12,12 +12,10 @@ A registry entry or reading that does not fit is quarantined with its position (
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import dlt
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -25,7 +23,6 @@ import pyarrow as pa
 from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
-from ingest.reports import FileReport
 from ingest.sources.base import (
     Parsed,
     Planned,
@@ -36,7 +33,7 @@ from ingest.sources.base import (
     is_number,
     iso_epoch_ms,
     iso_problem,
-    vendor_resource,
+    vendor_source,
 )
 
 KINDS = ("solar_panel", "battery", "ev", "appliance")
@@ -202,12 +199,6 @@ def plan(path: Path) -> list[Planned]:
     return files
 
 
-@dlt.source(name="devices")
-def devices(
-    plan: list[Planned],
-    reports: list[FileReport],
-    full_refresh: bool = False,
-    on_file: Callable[[FileReport], None] | None = None,
-) -> Any:
-    """Smart-home device registry and per-interval device readings."""
-    return vendor_resource("device_files", "devices", plan, reports, full_refresh, on_file)
+devices = vendor_source(
+    "devices", "device_files", "Smart-home device registry and per-interval device readings."
+)

@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import dlt
 import numpy as np
 import pyarrow as pa
 
@@ -22,7 +21,6 @@ from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.remote import UrlInput, is_url, listing
-from ingest.reports import FileReport
 from ingest.sources.base import (
     Parsed,
     Planned,
@@ -33,7 +31,7 @@ from ingest.sources.base import (
     is_number,
     iso_epoch_ms,
     iso_problem,
-    vendor_resource,
+    vendor_source,
 )
 
 OBIS_KEY = re.compile(r"^[0-9A-Fa-f]{12}$")
@@ -223,12 +221,8 @@ def plan(path: Path | str) -> list[Planned]:
     return files
 
 
-@dlt.source(name="meters")
-def meters(
-    plan: list[Planned],
-    reports: list[FileReport],
-    full_refresh: bool = False,
-    on_file: Callable[[FileReport], None] | None = None,
-) -> Any:
-    """Exnaton meter readings, one row per (meter, OBIS code, interval start)."""
-    return vendor_resource("meter_files", "meters", plan, reports, full_refresh, on_file)
+meters = vendor_source(
+    "meters",
+    "meter_files",
+    "Exnaton meter readings, one row per (meter, OBIS code, interval start), and the tenant map.",
+)
