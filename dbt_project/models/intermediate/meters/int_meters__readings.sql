@@ -18,7 +18,7 @@ obis_codes as (
 
 tenants as (
 
-    select * from {{ ref('int_meters__tenants') }}
+    select * from {{ ref('stg_meters__tenants') }}
 
 ),
 
