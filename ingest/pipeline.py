@@ -163,7 +163,8 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
 
 def settle_late_rows(conn: Connection, chosen: Vendor) -> int:
     """Move rows that may have been loaded before from `<table>_late` into the table, skipping keys
-    already there (the unique index decides). Runs after every load, so an interrupted one heals."""
+    already there (the unique index decides). Runs after every load, so an interrupted one heals.
+    Both tables and the index exist: ensure_raw_tables() made them before the load."""
     from psycopg import sql
 
     moved = 0
@@ -171,16 +172,10 @@ def settle_late_rows(conn: Connection, chosen: Vendor) -> int:
         for spec in chosen.tables:
             if spec.strategy != "append-new":
                 continue
-            late = db.execute(
-                "select 1 from information_schema.tables where table_schema = %s and table_name = %s",
-                (chosen.dataset, spec.late_name),
-            ).fetchone()
-            if not late:
-                continue
             schema, table, late_table = (
                 sql.Identifier(n) for n in (chosen.dataset, spec.name, spec.late_name)
             )
-            columns = [
+            columns = [  # as dlt left them: it may have added columns since the tables were made
                 row[0]
                 for row in db.execute(
                     "select column_name from information_schema.columns "
@@ -189,19 +184,6 @@ def settle_late_rows(conn: Connection, chosen: Vendor) -> int:
                 )
             ]
             names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-            db.execute(
-                sql.SQL("create table if not exists {}.{} (like {}.{})").format(
-                    schema, table, schema, late_table
-                )
-            )
-            db.execute(
-                sql.SQL("create unique index if not exists {} on {}.{} ({})").format(
-                    sql.Identifier(f"{spec.name}_pkey"),
-                    schema,
-                    table,
-                    sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key),
-                )
-            )
             cursor = db.execute(
                 sql.SQL("insert into {}.{} ({}) select {} from {}.{} on conflict do nothing").format(
                     schema, table, names, names, schema, late_table

@@ -17,10 +17,10 @@ from ingest.db import PROJECT_ROOT, Connection, EmbeddedServer
 
 FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
 
-requires_fixtures = pytest.mark.skipif(
-    not FIXTURES.exists(),
-    reason=f"the real vendor fixtures are not here ({FIXTURES}): a user's clone has no ../shared; CI has it",
+NO_FIXTURES = (
+    f"the real vendor fixtures are not here ({FIXTURES}): a user's clone has no ../shared; CI has it"
 )
+requires_fixtures = pytest.mark.skipif(not FIXTURES.exists(), reason=NO_FIXTURES)
 
 _counter = itertools.count()
 
@@ -70,9 +70,7 @@ def new_database(server: EmbeddedServer, name: str) -> Connection:
 def fixture_warehouse(server: EmbeddedServer) -> Connection:
     """The real fixtures loaded and `dbt build` run once, for tests that read models (read-only)."""
     if not FIXTURES.exists():
-        pytest.skip(
-            f"the real vendor fixtures are not here ({FIXTURES}): a user's clone has no ../shared; CI has it"
-        )
+        pytest.skip(NO_FIXTURES)
     from ingest.build import build
     from ingest.pipeline import load
 

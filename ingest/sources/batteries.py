@@ -104,7 +104,8 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
     names: list[str] = []
     epochs: list[int] = []
     values: list[float] = []
-    epochs_by_series: dict[str, set[int]] = {}
+    clean_epochs: dict[str, tuple[int, ...]] = {}  # series taken whole by the bulk check
+    checked_epochs: dict[str, set[int]] = {}  # series checked point by point
     for s, series in enumerate(series_list):
         name = series.get("name") if isinstance(series, dict) else None
         data = series.get("data") if isinstance(series, dict) else None
@@ -119,14 +120,17 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
             for p, point in enumerate(data):
                 rejects.add(f"series[{s}].data[{p}]", "name", reason, point)
             continue
-        clean = _clean_series(data) if name not in epochs_by_series else None
+        repeated = name in clean_epochs or name in checked_epochs
+        clean = None if repeated else _clean_series(data)
         if clean is not None:  # the common case, checked in bulk
-            epochs_by_series[name] = set(clean[0])
+            clean_epochs[name] = clean[0]
             names.extend([name] * len(data))
             epochs.extend(clean[0])
             values.extend(clean[1])
             continue
-        seen = epochs_by_series.setdefault(name, set())
+        if name not in checked_epochs:  # a name seen twice: its earlier points count as seen
+            checked_epochs[name] = set(clean_epochs.pop(name, ()))
+        seen = checked_epochs[name]
         for p, point in enumerate(data):
             problem = _point_problem(point)
             if problem is None and int(point[0]) in seen:
