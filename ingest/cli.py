@@ -76,7 +76,12 @@ def _prune(args: argparse.Namespace) -> int:
     from ingest.usage import parse_time
 
     as_of = parse_time(args.as_of, "--as-of") if args.as_of else None
-    overrides = {"raw": args.raw_days, "hourly": args.hourly_days, "daily": args.daily_days}
+    overrides = {
+        "raw": args.raw_days,
+        "hourly": args.hourly_days,
+        "daily": args.daily_days,
+        "monthly": args.monthly_days,
+    }
     results = prune(db.resolve(), as_of=as_of, overrides=overrides, dry_run=args.dry_run)
     table = Table(title="Retention tiers" + (" (dry run: nothing deleted)" if args.dry_run else ""))
     for name in ("tier", "table", "keep days", "older than", "rows deleted"):
@@ -144,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--raw-days", type=int, help="keep raw device readings this many days (default: dbt var)")
     p.add_argument("--hourly-days", type=int, help="keep the hourly tier this many days (default: dbt var)")
     p.add_argument("--daily-days", type=int, help="keep the daily tier this many days (default: dbt var)")
+    p.add_argument("--monthly-days", type=int, help="keep the monthly tier this many days (default: forever)")
     p.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
     p.set_defaults(func=_prune)
 

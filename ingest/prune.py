@@ -1,22 +1,22 @@
 """`gridhouse prune`: apply the smart-home retention tiers (seed 003) on plain PostgreSQL.
 
 Tiers (dbt vars in dbt_project/dbt_project.yml, overridable on the command line):
-  raw      raw_devices.readings                 device_retention_raw_days      (7)
-  hourly   marts.fct_device_energy_hourly        device_retention_hourly_days   (90)
-  daily    marts.fct_home_energy_daily           device_retention_daily_days    (730)
-  monthly  marts.fct_home_energy_monthly         device_retention_monthly_days  (null = forever)
+  raw      raw_devices.readings, marts.fct_device_readings   device_retention_raw_days      (7)
+  hourly   marts.fct_device_energy_hourly                    device_retention_hourly_days   (90)
+  daily    marts.fct_device_energy_daily                     device_retention_daily_days    (730)
+  monthly  marts.fct_device_energy_monthly                   device_retention_monthly_days  (null = forever)
 
-Rows older than `as_of - days` are deleted. The rollups are incremental and never fully refreshed, so
-each tier keeps its history after the tier below it is pruned. With TimescaleDB the hourly, daily and
-monthly tables carry retention policies (macros/timescale/retention_tiers.sql) and pruning them here is
-harmless; the raw table is the loader's and is pruned here in both cases.
+Rows older than `as_of - days` are deleted (local days and months by their start in the home's time
+zone). The rollups are never fully refreshed and never recompute a bucket older than what their source
+still holds whole (macros/timescale/rollup.sql), so each tier keeps its history after the tier below it
+is pruned. With TimescaleDB the rollups are continuous aggregates and fct_device_readings a hypertable,
+all with retention policies: prune leaves them to the policies and prunes only the loader's raw table.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import yaml
 from psycopg import errors, sql
@@ -31,16 +31,20 @@ class Tier:
     name: str
     schema: str
     table: str
-    time_sql: str  # SQL expression of the row's time
+    time_sql: str  # SQL expression of the row's time (timestamptz)
     var: str
 
 
 TIERS = (
     Tier("raw", "raw_devices", "readings", "timestamp_iso::timestamptz", "device_retention_raw_days"),
+    Tier("raw", "marts", "fct_device_readings", "measured_at", "device_retention_raw_days"),
     Tier("hourly", "marts", "fct_device_energy_hourly", "hour_start", "device_retention_hourly_days"),
-    Tier("daily", "marts", "fct_home_energy_daily", "day_start", "device_retention_daily_days"),
-    Tier("monthly", "marts", "fct_home_energy_monthly", "month_start", "device_retention_monthly_days"),
-)
+    Tier("daily", "marts", "fct_device_energy_daily", "local_day at time zone time_zone", "device_retention_daily_days"),
+    Tier(
+        "monthly", "marts", "fct_device_energy_monthly", "local_month at time zone time_zone",
+        "device_retention_monthly_days",
+    ),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,12 @@ def prune(
         for tier in TIERS:
             relation = f"{tier.schema}.{tier.table}"
             keep = days[tier.name]
-            exists = db.execute("select to_regclass(%s) is not null", (relation,)).fetchone()
-            if keep is None or not (exists and exists[0]):
+            # Only tables: with TimescaleDB the rollups are continuous aggregates (views) that their
+            # retention policies prune.
+            kind = db.execute(
+                "select relkind from pg_class where oid = to_regclass(%s)", (relation,)
+            ).fetchone()
+            if keep is None or not kind or kind[0] not in ("r", "p"):
                 results.append(Pruned(tier.name, relation, keep, None, 0))
                 continue
             cutoff = now - timedelta(days=keep)
@@ -105,30 +113,5 @@ def prune(
         if dry_run:
             db.rollback()
         else:
-            record_watermarks(db, [r for r in results if r.cutoff is not None])
             db.commit()
     return results
-
-
-WATERMARKS_DDL = """
-create table if not exists raw_devices.retention_watermarks (
-    tier text primary key,
-    pruned_before timestamptz not null,
-    pruned_at timestamptz not null default now()
-)"""
-
-
-def record_watermarks(db: Any, results: list[Pruned]) -> None:
-    """Remember how far each tier was pruned: the incremental rollups never recompute a period that
-    starts before its source tier's watermark (macros/timescale/retention_tiers.sql)."""
-    if not results:
-        return
-    db.execute("create schema if not exists raw_devices")
-    db.execute(WATERMARKS_DDL)
-    for r in results:
-        db.execute(
-            "insert into raw_devices.retention_watermarks (tier, pruned_before) values (%s, %s) "
-            "on conflict (tier) do update set pruned_before = greatest("
-            "raw_devices.retention_watermarks.pruned_before, excluded.pruned_before), pruned_at = now()",
-            (r.tier, r.cutoff),
-        )

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +95,56 @@ def scalar(conn: Connection, query: str, params: tuple = ()) -> object:
 def rows(conn: Connection, query: str, params: tuple = ()) -> list[tuple]:
     with conn.connect() as db:
         return db.execute(query, params).fetchall()
+
+
+PGLITE = PROJECT_ROOT / "deploy" / "pglite"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def timescale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
+    """A PGlite TimescaleDB (deploy/pglite/) per test module, in memory; skips where node/npm are absent."""
+    npm, npx, node = shutil.which("npm"), shutil.which("npx"), shutil.which("node")
+    if not (npm and npx and node):
+        pytest.skip(
+            "node/npm are not installed: the PGlite TimescaleDB tier needs them (apt-get install nodejs npm)"
+        )
+    if not (PGLITE / "node_modules" / "@electric-sql" / "pglite-socket").exists():
+        result = subprocess.run(
+            [npm, "ci", "--legacy-peer-deps", "--no-audit", "--no-fund"],
+            cwd=PGLITE,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            pytest.skip(f"npm ci in {PGLITE} failed (no registry access?): {result.stderr.strip()[-300:]}")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("pglite") / "pglite.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [npx, "pglite-server", "-d", "memory://", "-p", str(port), "-m", "4",
+         "-e", "@electric-sql/pglite/timescaledb:timescaledb"],
+        cwd=PGLITE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    conn = Connection("127.0.0.1", port, "postgres", "pglite", "template1", sslmode="disable")
+    try:
+        deadline = time.monotonic() + 120
+        while "listening" not in log_path.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"pglite-server did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.3)
+        with conn.connect(autocommit=True) as db:
+            db.execute("create extension if not exists timescaledb")
+        yield conn
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()

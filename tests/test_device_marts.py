@@ -24,7 +24,10 @@ DEVICE_MODELS = "+fct_home_energy_summary +fleet_energy_now"
 REL = 0.005
 DEVICE_MARTS = (
     "dim_devices",
+    "fct_device_readings",
     "fct_device_energy_hourly",
+    "fct_device_energy_daily",
+    "fct_device_energy_monthly",
     "fct_home_energy_daily",
     "fct_home_energy_monthly",
     "fct_home_energy_summary",

@@ -9,72 +9,17 @@ reason where node/npm are absent. PGlite cannot COPY, so raw rows are inserted w
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 
 import pytest
 from conftest import FIXTURES, requires_fixtures, rows
 from test_battery_support import BATTERY_SELECT, HEERLEN
 
-from ingest.db import PROJECT_ROOT, Connection
+from ingest.db import Connection
 
-PGLITE = PROJECT_ROOT / "deploy" / "pglite"
 LAST_MS = 1738850618000
 LOADED_AT = "2025-02-06 15:00:00+00"
 
 pytestmark = requires_fixtures
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def timescale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
-    npm, npx, node = shutil.which("npm"), shutil.which("npx"), shutil.which("node")
-    if not (npm and npx and node):
-        pytest.skip(
-            "node/npm are not installed: the PGlite TimescaleDB tier needs them (apt-get install nodejs npm)"
-        )
-    if not (PGLITE / "node_modules" / "@electric-sql" / "pglite-socket").exists():
-        result = subprocess.run(
-            [npm, "ci", "--legacy-peer-deps", "--no-audit", "--no-fund"],
-            cwd=PGLITE,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if result.returncode != 0:
-            pytest.skip(f"npm ci in {PGLITE} failed (no registry access?): {result.stderr.strip()[-300:]}")
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("pglite") / "pglite.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [npx, "pglite-server", "-d", "memory://", "-p", str(port), "-m", "4",
-         "-e", "@electric-sql/pglite/timescaledb:timescaledb"],
-        cwd=PGLITE,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    conn = Connection("127.0.0.1", port, "postgres", "pglite", "template1", sslmode="disable")
-    try:
-        deadline = time.monotonic() + 120
-        while "listening" not in log_path.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"pglite-server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
-        with conn.connect(autocommit=True) as db:
-            db.execute("create extension if not exists timescaledb")
-        yield conn
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 def load_raw(conn: Connection) -> None:

@@ -16,28 +16,3 @@
         )
     {%- endif -%}
 {% endmacro %}
-
-
-{#
-    The time before which `gridhouse prune` has deleted the rows of a tier ('raw', 'hourly', 'daily'),
-    as a SQL expression: from raw_devices.retention_watermarks, which prune writes; '-infinity' when
-    nothing was pruned yet. A rollup never recomputes a period that starts before its source tier's
-    watermark: that period's source rows are (partly) gone, and the rollup row it already holds is the
-    only complete record left.
-#}
-{% macro retention_watermark(tier) %}
-    {%- set relation = none -%}
-    {%- if execute -%}
-        {%- set relation = adapter.get_relation(
-            database=target.database, schema='raw_devices', identifier='retention_watermarks'
-        ) -%}
-    {%- endif -%}
-    {%- if relation is none -%}
-        '-infinity'::timestamptz
-    {%- else -%}
-        coalesce(
-            (select max(pruned_before) from {{ relation }} where tier = {{ dbt.string_literal(tier) }}),
-            '-infinity'::timestamptz
-        )
-    {%- endif -%}
-{% endmacro %}

@@ -1,54 +1,44 @@
 {#-
-    One row per home and LOCAL calendar month (retention tier "monthly": kept forever unless
-    var('device_retention_monthly_days') is set): energy totals and the storage state at the end of the
-    month's last reporting day. Rolled up from fct_home_energy_daily. Incremental like the daily table.
+    One row per home and LOCAL calendar month (retention tier "monthly" through fct_device_energy_monthly:
+    kept forever unless var('device_retention_monthly_days') is set): energy totals and the storage state at
+    the end of the month. A view over the device rollup.
 -#}
-{{
-    config(
-        materialized='incremental',
-        unique_key=['home_id', 'local_month'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        full_refresh=false,
-        post_hook=[
-            "{{ time_series_storage(this, 'month_start', ['home_id'], '365 days', '365 days', ['home_id', 'local_month']) }}",
-            "{{ device_retention_policy(this, 'month_start', var('device_retention_monthly_days')) }}",
-        ],
-    )
-}}
+{{ config(materialized='view') }}
 
 with
 
-days as (
+tier as (
 
-    select * from {{ ref('fct_home_energy_daily') }}
-
-),
-
-changed as (
-
-    select distinct
-        days.home_id,
-        date_trunc('month', days.local_date)::date as local_month
-    from days
-    -- a month the daily tier has been pruned into is complete only here: keep it
-    where
-        (date_trunc('month', days.local_date)::timestamp at time zone days.time_zone)
-        >= {{ retention_watermark('daily') }}
-        and days.loaded_at > {{ loaded_after_lookback(var('device_lookback_hours')) }}
+    select * from {{ ref('fct_device_energy_monthly') }}
 
 ),
 
-selected as (
+devices as (
+
+    select * from {{ ref('dim_devices') }}
+
+),
+
+homes as (
+
+    {{ home_capacities(ref('dim_devices')) }}
+
+),
+
+per_month as (
 
     select
-        days.*,
-        date_trunc('month', days.local_date)::date as local_month
-    from days
-    inner join changed
-        on
-            days.home_id = changed.home_id
-            and date_trunc('month', days.local_date)::date = changed.local_month
+        tier.home_id,
+        tier.local_month::date as local_month,
+        max(homes.time_zone) as time_zone,
+        {{ home_energy_columns() }},
+        max(tier.days_reporting) as days_reporting
+    from tier
+    inner join devices
+        on tier.device_id = devices.device_id
+    inner join homes
+        on tier.home_id = homes.home_id
+    group by tier.home_id, tier.local_month::date
 
 ),
 
@@ -57,18 +47,17 @@ final as (
     select
         home_id::text as home_id,
         local_month::date as local_month,
-        max(time_zone)::text as time_zone,
-        (local_month::timestamp at time zone max(time_zone))::timestamptz as month_start,
-        sum(produced_kwh)::double precision as produced_kwh,
-        sum(consumed_kwh)::double precision as consumed_kwh,
-        sum(net_kwh)::double precision as net_kwh,
-        sum(solar_kwh)::double precision as solar_kwh,
-        {{ last_non_null('battery_storage_pct', 'local_date') }}::double precision as battery_storage_pct,
-        {{ last_non_null('ev_charge_pct', 'local_date') }}::double precision as ev_charge_pct,
-        count(*)::integer as days_reporting,
-        max(loaded_at)::timestamptz as loaded_at
-    from selected
-    group by home_id, local_month
+        time_zone::text as time_zone,
+        (local_month::timestamp at time zone time_zone)::timestamptz as month_start,
+        produced_kwh::double precision as produced_kwh,
+        consumed_kwh::double precision as consumed_kwh,
+        net_kwh::double precision as net_kwh,
+        solar_kwh::double precision as solar_kwh,
+        battery_storage_pct::double precision as battery_storage_pct,
+        ev_charge_pct::double precision as ev_charge_pct,
+        days_reporting::integer as days_reporting,
+        loaded_at::timestamptz as loaded_at
+    from per_month
 
 )
 
