@@ -26,11 +26,10 @@ test: $(STAMP) $(PGLITE)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-# Benchmarks print every timing next to a baseline measured in the same run (see README).
-bench: $(STAMP)
-	mkdir -p bench/results
-	$(BIN)/python -m bench.load_vs_copy --json bench/results/load_vs_copy.json
-	$(BIN)/python -m bench.alert_latency
+# Benchmarks print every timing next to a baseline measured in the same run, as one table, and write
+# bench/results/bench.json (see README "Benchmarks"). SCALE=2 doubles the simulated fleet.
+bench: $(STAMP) $(PGLITE)
+	SCALE=$(or $(SCALE),1) $(BIN)/python -m bench.run
 
 clean:
 	-$(BIN)/gridhouse db stop

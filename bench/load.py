@@ -1,0 +1,42 @@
+"""Load: the dlt loader's rows/s vs a plain COPY of the same rows into the same database.
+
+    python -m bench.load
+
+Runs `python -m bench.load_vs_copy --json ...` (its own tree, server and figures) and turns its figures
+into a row. Goal: the loader reaches at least 0.6 of COPY's rows/s.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Result, Workspace
+from bench.steps import main_for
+
+
+def result_from(figures: dict[str, Any]) -> Result:
+    return Result(
+        "load",
+        f"dlt vs COPY, {figures['rows']:,} telemetry rows ({figures.get('loader_format', 'parquet')})",
+        float(figures["dlt_rows_per_s"]),
+        float(figures["copy_rows_per_s"]),
+        "rows/s",
+        goal=">= 0.6",
+        detail=figures,
+    )
+
+
+def run(ws: Workspace) -> list[Result]:
+    with tempfile.TemporaryDirectory(prefix="gridhouse-bench-load-") as tmp:
+        out = Path(tmp) / "load_vs_copy.json"
+        subprocess.run([sys.executable, "-m", "bench.load_vs_copy", "--json", str(out)], check=True)
+        return [result_from(json.loads(out.read_text()))]
+
+
+if __name__ == "__main__":
+    main_for(run, __doc__)
