@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -101,10 +102,8 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
     if not isinstance(series_list, list):
         parsed.read = 1
         return parsed
-    names: list[str] = []
-    epochs: list[int] = []
-    values: list[float] = []
-    clean_epochs: dict[str, tuple[int, ...]] = {}  # series taken whole by the bulk check
+    segments: list[tuple[str, np.ndarray, np.ndarray]] = []  # (name, epochs, values) per series
+    clean_epochs: dict[str, np.ndarray] = {}  # series taken whole by the bulk check
     checked_epochs: dict[str, set[int]] = {}  # series checked point by point
     for s, series in enumerate(series_list):
         name = series.get("name") if isinstance(series, dict) else None
@@ -124,13 +123,14 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
         clean = None if repeated else _clean_series(data)
         if clean is not None:  # the common case, checked in bulk
             clean_epochs[name] = clean[0]
-            names.extend([name] * len(data))
-            epochs.extend(clean[0])
-            values.extend(clean[1])
+            segments.append((name, *clean))
             continue
         if name not in checked_epochs:  # a name seen twice: its earlier points count as seen
-            checked_epochs[name] = set(clean_epochs.pop(name, ()))
+            earlier = clean_epochs.pop(name, None)
+            checked_epochs[name] = set() if earlier is None else set(earlier.tolist())
         seen = checked_epochs[name]
+        epochs: list[int] = []
+        values: list[float] = []
         for p, point in enumerate(data):
             problem = _point_problem(point)
             if problem is None and int(point[0]) in seen:
@@ -143,31 +143,60 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
                 rejects.add(f"series[{s}].data[{p}]", *problem, point)
                 continue
             seen.add(int(point[0]))
-            names.append(name)
             epochs.append(int(point[0]))
             values.append(float(point[1]))
-    parsed.loaded = len(values)
-    columns = {
-        "device_id": [doc.stem] * len(values),
-        "series_name": names,
-        "epoch_ms": epochs,
-        "value": values,
-    }
-    table = TELEMETRY.table(columns, doc.name, loaded_at)
-    parsed.tables.append(Rows(TELEMETRY, table, table["epoch_ms"].to_numpy()))
+        segments.append((name, np.array(epochs, np.int64), np.array(values, np.float64)))
+    table, times = _telemetry_table(segments, doc, loaded_at)
+    parsed.loaded = table.num_rows
+    parsed.tables.append(Rows(TELEMETRY, table, times))
     return parsed
 
 
-def _clean_series(data: list[object]) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
-    """(epochs, values) when every point is a valid, distinct [epoch_ms, number]; else None (check each)."""
-    if not data or set(map(type, data)) != {list} or set(map(len, data)) != {2}:
+def _telemetry_table(
+    segments: list[tuple[str, np.ndarray, np.ndarray]], doc: Document, loaded_at: datetime
+) -> tuple[pa.Table, np.ndarray]:
+    """The telemetry rows of one document, in input order, built from columns (no list per row)."""
+    code_of: dict[str, int] = {}
+    codes = [code_of.setdefault(name, len(code_of)) for name, _, _ in segments]
+    counts = [len(epochs) for _, epochs, _ in segments]
+    n = sum(counts)
+    epochs = np.concatenate([e for _, e, _ in segments]) if segments else np.empty(0, np.int64)
+    values = np.concatenate([v for _, _, v in segments]) if segments else np.empty(0, np.float64)
+    series_names = pa.DictionaryArray.from_arrays(
+        pa.array(np.repeat(np.array(codes, np.int32), counts), pa.int32()),
+        pa.array(list(code_of), pa.string()),
+    ).dictionary_decode()
+    columns = {
+        "device_id": pa.repeat(pa.scalar(doc.stem, pa.string()), n),
+        "series_name": series_names,
+        "epoch_ms": epochs,
+        "value": values,
+    }
+    return TELEMETRY.table(columns, doc.name, loaded_at), epochs
+
+
+def _clean_series(data: list[object]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(epochs, values) when every point is a valid, distinct [epoch_ms, number]; else None (check each).
+
+    Only type checks run per point in Python; the rest is numpy on the columns.
+    """
+    if not data or set(map(type, data)) != {list}:
         return None
-    epoch_col, value_col = zip(*data, strict=True)
+    try:
+        epoch_col, value_col = zip(*data, strict=True)  # fails unless every point has two items
+    except ValueError:
+        return None
     if set(map(type, epoch_col)) != {int} or not set(map(type, value_col)) <= {int, float}:
         return None
-    if min(epoch_col) < 0 or max(epoch_col) >= EPOCH_MS_MAX or len(set(epoch_col)) != len(epoch_col):
+    try:
+        epochs = np.fromiter(epoch_col, np.int64, len(epoch_col))
+    except OverflowError:  # beyond 64 bits: not a time, and the point check says why
         return None
-    return epoch_col, tuple(map(float, value_col))
+    if epochs.min() < 0 or epochs.max() >= EPOCH_MS_MAX:
+        return None
+    if not (epochs[1:] > epochs[:-1]).all() and len(np.unique(epochs)) != len(epochs):
+        return None  # a repeated time: the point check keeps the first
+    return epochs, np.fromiter(value_col, np.float64, len(value_col))
 
 
 def _point_problem(point: object) -> tuple[str, str] | None:
