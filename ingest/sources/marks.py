@@ -12,7 +12,6 @@ The marks only decide how much work a load does; correctness never depends on th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -63,7 +62,16 @@ def split(
         else:
             late_mask[rows[~is_new]] = True
             marks[series] = [max(hwm, int(t.max())), int(t.size), _sum(t)]
-    return Split(table.filter(pa.array(new_mask)), table.filter(pa.array(late_mask)), skipped)
+    return Split(_rows(table, new_mask), _rows(table, late_mask), skipped)
+
+
+def _rows(table: pa.Table, mask: np.ndarray) -> pa.Table:
+    """The rows of `table` where `mask` holds; the table itself (no copy) when that is all of them."""
+    if mask.all():
+        return table
+    if not mask.any():
+        return table.slice(0, 0)
+    return table.filter(pa.array(mask))
 
 
 def _sum(values: np.ndarray) -> int:
@@ -71,8 +79,21 @@ def _sum(values: np.ndarray) -> int:
 
 
 def _series_codes(table: pa.Table, key: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-    """An integer code per row for its series, and the series names (key columns joined by U+241F)."""
-    parts: list[Any] = [pc.cast(table[c], pa.string()) for c in key]
-    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, SERIES_SEPARATOR)
-    encoded = pc.dictionary_encode(joined).combine_chunks()
-    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
+    """An integer code per row for its series, and the series names (key columns joined by U+241F).
+
+    Each key column is dictionary-encoded on its own and the codes are combined as numbers, so no
+    string is built per row.
+    """
+    codes = np.zeros(table.num_rows, dtype=np.int64)
+    names = [""]
+    for i, column in enumerate(key):
+        encoded = pc.dictionary_encode(pc.cast(table[column], pa.string())).combine_chunks()
+        labels = encoded.dictionary.to_pylist()
+        combined = pc.dictionary_encode(codes * len(labels) + encoded.indices.to_numpy(zero_copy_only=False))
+        codes = combined.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        separator = SERIES_SEPARATOR if i else ""
+        names = [
+            names[c // len(labels)] + separator + labels[c % len(labels)]
+            for c in combined.dictionary.to_pylist()
+        ]
+    return codes, names
