@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from ingest.documents import Document
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.reports import FileReport
-from ingest.sources.marks import split
+from ingest.sources.marks import SeriesCodes, split
 
 Strategy = Literal["append-new", "delete-insert"]
 LOADED_AT_TYPE = pa.timestamp("us", tz="UTC")
@@ -94,6 +95,7 @@ class Rows:
     spec: TableSpec
     table: pa.Table
     times: np.ndarray | None = None
+    series: SeriesCodes | None = None  # each row's series, when the parser knows it (marks.split)
 
 
 @dataclass
@@ -155,17 +157,23 @@ def walk(
         if not full_refresh and seen.get(doc.name) == digest:
             report.unchanged = True
         else:
+            started = time.perf_counter()
             loaded_at = datetime.now(UTC)
             rejects = Rejects(doc.name)
             with gc_paused():
                 parsed = planned.parse(doc, rejects, loaded_at)
+            report.parse_seconds = time.perf_counter() - started
             report.read, report.quarantined = parsed.read, len(rejects)
             report.loaded = parsed.loaded
             for rows in parsed.tables:
                 if rows.spec.strategy == "append-new":
                     assert rows.times is not None, rows.spec.name
                     marks = all_marks.setdefault(rows.spec.name, {})
-                    parts = split(rows.table, rows.spec.series, rows.times, marks, trust=not full_refresh)
+                    started = time.perf_counter()
+                    parts = split(
+                        rows.table, rows.spec.series, rows.times, marks, not full_refresh, rows.series
+                    )
+                    report.parse_seconds += time.perf_counter() - started
                     report.loaded -= parts.skipped
                     report.skipped += parts.skipped
                     yield from batches.add(rows.spec, parts.new)

@@ -23,6 +23,7 @@ from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.remote import UrlInput, asset_pages, is_url
 from ingest.sources.base import Parsed, Planned, Rows, TableSpec, describe, is_number, vendor_source
+from ingest.sources.marks import SeriesCodes, series_name
 
 # The unit lives only in the series name: <Quantity><Suffix>[-<meter point>]. The suffix table is the
 # dbt seed series_units.csv (a dbt test keeps the SQL decoder equal to it): one table for both.
@@ -146,25 +147,26 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
             epochs.append(int(point[0]))
             values.append(float(point[1]))
         segments.append((name, np.array(epochs, np.int64), np.array(values, np.float64)))
-    table, times = _telemetry_table(segments, doc, loaded_at)
+    table, times, series = _telemetry_table(segments, doc, loaded_at)
     parsed.loaded = table.num_rows
-    parsed.tables.append(Rows(TELEMETRY, table, times))
+    parsed.tables.append(Rows(TELEMETRY, table, times, series))
     return parsed
 
 
 def _telemetry_table(
     segments: list[tuple[str, np.ndarray, np.ndarray]], doc: Document, loaded_at: datetime
-) -> tuple[pa.Table, np.ndarray]:
-    """The telemetry rows of one document, in input order, built from columns (no list per row)."""
+) -> tuple[pa.Table, np.ndarray, SeriesCodes]:
+    """The telemetry rows of one document, in input order, built from columns (no list per row),
+    with their times and series codes for the marks."""
     code_of: dict[str, int] = {}
     codes = [code_of.setdefault(name, len(code_of)) for name, _, _ in segments]
     counts = [len(epochs) for _, epochs, _ in segments]
     n = sum(counts)
     epochs = np.concatenate([e for _, e, _ in segments]) if segments else np.empty(0, np.int64)
     values = np.concatenate([v for _, _, v in segments]) if segments else np.empty(0, np.float64)
+    row_codes = np.repeat(np.array(codes, np.int64), counts)
     series_names = pa.DictionaryArray.from_arrays(
-        pa.array(np.repeat(np.array(codes, np.int32), counts), pa.int32()),
-        pa.array(list(code_of), pa.string()),
+        pa.array(row_codes.astype(np.int32), pa.int32()), pa.array(list(code_of), pa.string())
     ).dictionary_decode()
     columns = {
         "device_id": pa.repeat(pa.scalar(doc.stem, pa.string()), n),
@@ -172,7 +174,8 @@ def _telemetry_table(
         "epoch_ms": epochs,
         "value": values,
     }
-    return TELEMETRY.table(columns, doc.name, loaded_at), epochs
+    series = (row_codes, [series_name(doc.stem, name) for name in code_of])
+    return TELEMETRY.table(columns, doc.name, loaded_at), epochs, series
 
 
 def _clean_series(data: list[object]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -180,11 +183,11 @@ def _clean_series(data: list[object]) -> tuple[np.ndarray, np.ndarray] | None:
 
     Only type checks run per point in Python; the rest is numpy on the columns.
     """
-    if not data or set(map(type, data)) != {list}:
+    if not data:
         return None
-    try:
-        epoch_col, value_col = zip(*data, strict=True)  # fails unless every point has two items
-    except ValueError:
+    try:  # fails unless every point is iterable with two items; the type checks below catch the rest
+        epoch_col, value_col = zip(*data, strict=True)
+    except (TypeError, ValueError):
         return None
     if set(map(type, epoch_col)) != {int} or not set(map(type, value_col)) <= {int, float}:
         return None

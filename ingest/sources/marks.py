@@ -21,6 +21,14 @@ MASK_64 = (1 << 63) - 1
 SERIES_SEPARATOR = "\u241f"  # joins the key columns of a series in the marks' names
 
 
+SeriesCodes = tuple[np.ndarray, list[str]]  # a series code per row, and the name of each code
+
+
+def series_name(*key: object) -> str:
+    """The name of a series in the marks: its key values joined by U+241F."""
+    return SERIES_SEPARATOR.join(map(str, key))
+
+
 @dataclass(frozen=True)
 class Split:
     new: pa.Table
@@ -29,15 +37,22 @@ class Split:
 
 
 def split(
-    table: pa.Table, key: tuple[str, ...], times: np.ndarray, marks: dict[str, list[int]], trust: bool
+    table: pa.Table,
+    key: tuple[str, ...],
+    times: np.ndarray,
+    marks: dict[str, list[int]],
+    trust: bool,
+    series: SeriesCodes | None = None,
 ) -> Split:
     """Split `table` by its series marks and update `marks` to what the table now holds.
 
     `times` are epoch milliseconds per row; `trust=False` (a full refresh) sends every old row late.
+    `series` (a code per row, the name of each code) saves reading the key columns when the parser
+    already knows them.
     """
     if table.num_rows == 0:
         return Split(table, table, 0)
-    codes, names = _series_codes(table, key)
+    codes, names = series if series is not None else _series_codes(table, key)
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
     bounds = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1], True])
