@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -81,6 +82,7 @@ def load(
     import dlt
     from dlt.pipeline.exceptions import PipelineStepFailed
 
+    started = time.perf_counter()
     chosen = vendor(name)
     plan = chosen.plan(path)
     reports: list[FileReport] = []
@@ -91,6 +93,7 @@ def load(
         dataset_name=chosen.dataset,
         pipelines_dir=str(pipelines_dir(conn)),
     )
+    seconds = {"prepare": time.perf_counter() - started}
     try:
         pipeline.run(chosen.source(plan, reports, full_refresh, on_file), loader_file_format=file_format())
     except PipelineStepFailed as exc:
@@ -103,8 +106,13 @@ def load(
             f"{chosen.name}: the {exc.step} step failed while loading {path} into "
             f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
         ) from exc
+    for step in pipeline.last_trace.steps if pipeline.last_trace else ():
+        if step.step != "run" and step.finished_at is not None:
+            seconds[step.step] = (step.finished_at - step.started_at).total_seconds()
+    settled = time.perf_counter()
     settle_late_rows(conn, chosen)
-    return LoadReport(chosen.name, reports)
+    seconds["settle"] = time.perf_counter() - settled
+    return LoadReport(chosen.name, reports, seconds)
 
 
 PG_TYPES = {"string": "varchar", "int64": "bigint", "double": "double precision", "bool": "boolean"}

@@ -22,6 +22,7 @@ class FileReport:
     quarantined: int = 0
     unchanged: bool = False
     error: str | None = None  # the input could not be fetched; it is retried on the next load
+    parse_seconds: float = 0.0  # parsing, checking and splitting by the series marks
 
     @property
     def balanced(self) -> bool:
@@ -32,6 +33,13 @@ class FileReport:
 class LoadReport:
     source: str
     files: list[FileReport] = field(default_factory=list)
+    # wall seconds per step: prepare (tables, pipeline), extract (includes parse), normalize,
+    # load (the database), settle (late rows)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def parse_seconds(self) -> float:
+        return sum(f.parse_seconds for f in self.files)
 
     @property
     def read(self) -> int:
