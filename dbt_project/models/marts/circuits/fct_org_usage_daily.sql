@@ -33,8 +33,9 @@ circuit_days as (
         organization_id,
         circuit_id,
         (hour_start at time zone {{ tz }})::date as usage_date,
-        sum(energy_wh) as energy_wh,
-        sum(covered_seconds) as covered_seconds,
+        -- Sums of doubles in a fixed order: a re-run (or a parallel plan) gives the same bits.
+        sum(energy_wh order by hour_start) as energy_wh,
+        sum(covered_seconds order by hour_start) as covered_seconds,
         sum(samples) as samples
     from hourly
     group by organization_id, circuit_id, (hour_start at time zone {{ tz }})::date
@@ -46,8 +47,9 @@ org_days as (
     select
         organization_id,
         usage_date,
-        sum(energy_wh) / 1000.0 as total_energy_kwh,
-        sum(energy_wh) / ({{ local_day_quarter_hours('usage_date', tz) }} / 4.0) as total_mean_power_w,
+        sum(energy_wh order by circuit_id) / 1000.0 as total_energy_kwh,
+        sum(energy_wh order by circuit_id)
+        / ({{ local_day_quarter_hours('usage_date', tz) }} / 4.0) as total_mean_power_w,
         count(*) filter (where samples > 0) as circuits_reporting,
         sum(samples) as samples
     from circuit_days
