@@ -1,18 +1,30 @@
+{#-
+    Incremental: a run re-reads staging from `battery_lookback_hours` before the newest point held (late
+    data), bounded on the raw epoch_ms so the raw table's index prunes, and replaces only points that are
+    new or changed. The delete of the replaced points is bounded by the same window
+    (incremental_predicates), so nothing scans the history. Storage: on TimescaleDB a compressed
+    hypertable (time_series_storage); on plain PostgreSQL a btree on measured_at (the windows, the newest
+    point) and one on (asset_id, metric) (one series' history), both deduplicated: a unique
+    (asset_id, metric, measured_at) btree would be 85 % of the table (docs/scaling.md).
+-#}
+{%- set window_start = lookback_start(this, 'measured_at') -%}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='window',
         unique_key=['asset_id', 'metric', 'measured_at'],
+        incremental_predicates=["DBT_INTERNAL_DEST.measured_at >= " ~ lookback_start('__this__', 'measured_at')],
         on_schema_change='fail',
         post_hook=[
-            "{{ time_series_storage(
+            "{% if timescale_enabled() %}{{ time_series_storage(
                 this,
                 time_column='measured_at',
                 segment_by=['asset_id', 'metric'],
                 chunk_interval=var('battery_chunk_interval'),
                 compress_after=var('battery_compress_after'),
                 unique_key=['asset_id', 'metric', 'measured_at'],
-            ) }}",
+            ) }}{% else %}{{ ensure_index(this, ['measured_at']) }}
+            {{ ensure_index(this, ['asset_id', 'metric']) }}{% endif %}",
         ],
     )
 }}
@@ -37,10 +49,7 @@ points as (
     from telemetry
     {% if is_incremental() %}
         -- Late data: re-read everything from the lookback window before the newest point already held.
-        where measured_at >= (
-                select coalesce(max(held.measured_at), '-infinity'::timestamptz)
-                from {{ this }} as held
-            ) - interval '{{ var("battery_lookback_hours") }} hours'
+        where epoch_ms >= {{ epoch_ms_from(window_start) }}
     {% endif %}
 
 ),
@@ -55,7 +64,8 @@ changed as (
                 select 1
                 from {{ this }} as held
                 where
-                    held.asset_id = points.asset_id
+                    held.measured_at >= {{ window_start }}
+                    and held.asset_id = points.asset_id
                     and held.metric = points.metric
                     and held.measured_at = points.measured_at
                     and held.unit = points.unit

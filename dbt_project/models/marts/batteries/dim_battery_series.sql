@@ -3,12 +3,14 @@
         post_hook=["{{ ensure_index(this, ['asset_id', 'quantity']) }}"],
     )
 }}
+{%- set series = decode_series_name('summarised.metric') -%}
 
 with
 
-telemetry as (
+series_days as (
 
-    select * from {{ ref('stg_batteries__telemetry') }}
+    -- One row per series and day (incremental): this table costs series x days, not points.
+    select * from {{ ref('int_batteries__series_daily') }}
 
 ),
 
@@ -17,13 +19,11 @@ summarised as (
     select
         asset_id,
         metric,
-        min(quantity) as quantity,
-        min(meter_point) as meter_point,
         min(unit) as unit,
-        min(measured_at) as first_measured_at,
-        max(measured_at) as last_measured_at,
-        count(*) as n_points
-    from telemetry
+        min(first_measured_at) as first_measured_at,
+        max(last_measured_at) as last_measured_at,
+        sum(n_points)::bigint as n_points
+    from series_days
     group by asset_id, metric
 
 ),
@@ -33,9 +33,9 @@ latest as (
     select distinct on (asset_id, metric)
         asset_id,
         metric,
-        value as last_value
-    from telemetry
-    order by asset_id asc, metric asc, measured_at desc
+        last_value
+    from series_days
+    order by asset_id asc, metric asc, day_utc desc
 
 ),
 
@@ -44,8 +44,8 @@ final as (
     select
         summarised.asset_id,
         summarised.metric,
-        summarised.quantity,
-        summarised.meter_point,
+        {{ series.quantity }} as quantity,
+        {{ series.meter_point }} as meter_point,
         summarised.unit,
         summarised.first_measured_at,
         summarised.last_measured_at,

@@ -1,24 +1,27 @@
+{#-
+    Incremental: a run recomputes the UTC days from `battery_lookback_hours` before the newest day it
+    holds (every day battery_telemetry may have rewritten), reading the points of those days and of the
+    day before (the counter step and SoC change into a day's first point come from the previous point).
+-#}
 {%- set expected_points_per_series = 86400 // var('battery_expected_interval_seconds') -%}
+{%- if is_incremental() -%}
+    {%- set first_day = lookback_first_day(this, "day_utc::timestamp at time zone 'UTC'") -%}
+    {#- The day before the first recomputed day: its last point starts the first day's first step. -#}
+    {%- set read_from = "(" ~ first_day ~ " - 1)::timestamp at time zone 'UTC'" -%}
+{%- else -%}
+    {%- set first_day = "'-infinity'::date" -%}
+    {%- set read_from = "'-infinity'::timestamptz" -%}
+{%- endif -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['asset_id', 'day_utc'],
+        on_schema_change='fail',
+    )
+}}
 
 with
-
-telemetry as (
-
-    select * from {{ ref('stg_batteries__telemetry') }}
-
-),
-
-counter_points as (
-
-    select * from {{ ref('int_batteries__counter_points') }}
-
-),
-
-soc_points as (
-
-    select * from {{ ref('int_batteries__soc_points') }}
-
-),
 
 series as (
 
@@ -26,13 +29,70 @@ series as (
 
 ),
 
+series_days as (
+
+    select * from {{ ref('int_batteries__series_daily') }}
+    where day_utc >= {{ first_day }}
+
+),
+
+telemetry as (
+
+    -- The window's points and the day before it, with the series' quantity (dim_battery_series decodes it).
+    select
+        points.asset_id,
+        points.metric,
+        series.quantity,
+        points.unit,
+        points.measured_at,
+        points.value
+    from {{ ref('battery_telemetry') }} as points
+    inner join series
+        on
+            points.asset_id = series.asset_id
+            and points.metric = series.metric
+    where
+        (points.unit = 'kWh' or (series.quantity = 'StateOfCharge' and points.unit = '%'))
+        and points.measured_at >= {{ read_from }}
+
+),
+
+counter_points as (
+
+    select
+        asset_id,
+        quantity,
+        measured_at,
+        {{ counter_delta('value', ['asset_id', 'metric'], 'measured_at') }} as delta_kwh,
+        {{ counter_is_reset('value', ['asset_id', 'metric'], 'measured_at') }} as is_reset
+    from telemetry
+    where unit = 'kWh'
+
+),
+
+soc_points as (
+
+    select
+        asset_id,
+        metric,
+        measured_at,
+        value as soc_pct,
+        lag(value) over (partition by asset_id, metric order by measured_at) as previous_soc_pct,
+        coalesce(
+            abs(value - lag(value) over (partition by asset_id, metric order by measured_at)) / 200.0, 0.0
+        ) as efc
+    from telemetry
+    where quantity = 'StateOfCharge' and unit = '%'
+
+),
+
 points_per_day as (
 
     select
         asset_id,
-        (measured_at at time zone 'UTC')::date as day_utc,
-        count(*) as n_points
-    from telemetry
+        day_utc,
+        sum(n_points)::bigint as n_points
+    from series_days
     group by asset_id, day_utc
 
 ),
@@ -58,7 +118,7 @@ energy_per_day as (
         sum(delta_kwh) filter (where quantity = 'BatteryExport') as energy_discharged_kwh,
         count(*) filter (where is_reset) as n_counter_resets
     from counter_points
-    group by asset_id, day_utc
+    group by asset_id, (measured_at at time zone 'UTC')::date
 
 ),
 

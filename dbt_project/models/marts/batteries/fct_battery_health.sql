@@ -3,9 +3,10 @@
 
 with
 
-telemetry as (
+daily_sums as (
 
-    select * from {{ ref('stg_batteries__telemetry') }}
+    -- The fit's sums per asset and day (incremental); this table costs assets x days, not points.
+    select * from {{ ref('int_batteries__health_steps_daily') }}
 
 ),
 
@@ -28,76 +29,6 @@ nominal_capacity as (
             null::double precision as nominal_capacity_kwh
         where false
     {%- endif %}
-
-),
-
-instants as (
-
-    -- SoC and both battery counters side by side per instant (the vendor samples every series at the same
-    -- instants); only instants with all three, so every step below spans the same interval for all three.
-    select
-        asset_id,
-        measured_at,
-        min(value) filter (where quantity = 'StateOfCharge' and unit = '%') as soc_pct,
-        min(value) filter (where quantity = 'BatteryImport' and unit = 'kWh') as charged_counter_kwh,
-        min(value) filter (where quantity = 'BatteryExport' and unit = 'kWh') as discharged_counter_kwh
-    from telemetry
-    where quantity in ('StateOfCharge', 'BatteryImport', 'BatteryExport')
-    group by asset_id, measured_at
-
-),
-
-complete_instants as (
-
-    select *
-    from instants
-    where
-        soc_pct is not null
-        and charged_counter_kwh is not null
-        and discharged_counter_kwh is not null
-
-),
-
-steps as (
-
-    -- One step per instant: the SoC change since the previous instant (z) and the energy charged (x) and
-    -- discharged (y) over the same interval (counter_delta: a reset step is the new value, so skip those).
-    select
-        asset_id,
-        (measured_at at time zone 'UTC')::date as day_utc,
-        soc_pct - lag(soc_pct) over by_asset as soc_delta_pct,
-        abs(soc_pct - lag(soc_pct) over by_asset) / 200.0 as efc,
-        {{ counter_delta('charged_counter_kwh', ['asset_id'], 'measured_at') }} as charged_kwh,
-        {{ counter_delta('discharged_counter_kwh', ['asset_id'], 'measured_at') }} as discharged_kwh,
-        {{ counter_is_reset('charged_counter_kwh', ['asset_id'], 'measured_at') }}
-        or {{ counter_is_reset('discharged_counter_kwh', ['asset_id'], 'measured_at') }} as is_reset
-    from complete_instants
-    window by_asset as (partition by asset_id order by measured_at)
-
-),
-
-usable_steps as (
-
-    select *
-    from steps
-    where soc_delta_pct is not null and not is_reset
-
-),
-
-daily_sums as (
-
-    select
-        asset_id,
-        day_utc,
-        count(*) as n_steps,
-        sum(efc) as efc,
-        sum(charged_kwh * charged_kwh) as sxx,
-        sum(discharged_kwh * discharged_kwh) as syy,
-        sum(charged_kwh * discharged_kwh) as sxy,
-        sum(charged_kwh * soc_delta_pct) as sxz,
-        sum(discharged_kwh * soc_delta_pct) as syz
-    from usable_steps
-    group by asset_id, day_utc
 
 ),
 

@@ -1,0 +1,109 @@
+{#
+    The time windows of the battery time-series chain (docs/batteries.md, "Incremental runs"). Every
+    incremental battery model re-reads only a recent window, found from its own table through an index or
+    a small table, so an incremental run costs what the new data costs, not what the history costs.
+#}
+
+{% macro lookback_start(relation, column, lookback_hours=none) -%}
+    {#- SQL timestamptz: the newest `column` in `relation` minus the lookback; -infinity when it is empty. -#}
+    {%- set hours = var('battery_lookback_hours') if lookback_hours is none else lookback_hours -%}
+    (select coalesce(max({{ column }}), '-infinity'::timestamptz) - interval '{{ hours }} hours' from {{ relation }})
+{%- endmacro %}
+
+
+{% macro lookback_first_day(relation, column, lookback_hours=none) -%}
+    {#- SQL date: the UTC day of lookback_start(relation, column, lookback_hours). -#}
+    ({{ lookback_start(relation, column, lookback_hours) }} at time zone 'UTC')::date
+{%- endmacro %}
+
+
+{% macro epoch_ms_from(timestamp_sql) -%}
+    {#- SQL bigint: epoch milliseconds of a timestamptz expression, the smallest bigint for -infinity. -#}
+    (
+        case
+            when {{ timestamp_sql }} = '-infinity'::timestamptz then -9223372036854775808
+            else (extract(epoch from {{ timestamp_sql }}) * 1000)::bigint
+        end
+    )
+{%- endmacro %}
+
+
+{% macro battery_test_window_start(in_epoch_ms=false) -%}
+    {#-
+        SQL literal: var('battery_test_window_hours') before the newest point of marts.battery_telemetry,
+        looked up when the test runs; the smallest value on a full refresh or before that table exists
+        (the first build tests every row). In epoch milliseconds for the raw-backed staging view.
+    -#}
+    {%- set everything = '-9223372036854775808' if in_epoch_ms else "'-infinity'::timestamptz" -%}
+    {%- if not execute or flags.FULL_REFRESH -%}
+        {{- return(everything) -}}
+    {%- endif -%}
+    {%- set telemetry = adapter.get_relation(database=target.database, schema='marts', identifier='battery_telemetry') -%}
+    {%- if telemetry is none -%}
+        {{- return(everything) -}}
+    {%- endif -%}
+    {%- set bound -%}
+        select max(measured_at) - interval '{{ var("battery_test_window_hours") }} hours' from {{ telemetry }}
+    {%- endset -%}
+    {%- set newest = run_query(bound).columns[0].values()[0] -%}
+    {%- if newest is none -%}
+        {{- return(everything) -}}
+    {%- endif -%}
+    {%- if in_epoch_ms -%}
+        {{- return((newest.timestamp() * 1000) | int | string) -}}
+    {%- endif -%}
+    {{- return("'" ~ newest.isoformat() ~ "'::timestamptz") -}}
+{%- endmacro %}
+
+
+{% macro postgres__get_where_subquery(relation) -%}
+    {#-
+        dbt's test `where` (as default__get_where_subquery), plus two placeholders that generic test configs
+        cannot compute themselves (they are parsed without project macros): __battery_test_window__ and
+        __battery_test_window_ms__ become battery_test_window_start() when the test runs.
+    -#}
+    {%- set where = config.get('where', '') -%}
+    {%- if where -%}
+        {%- if '__battery_test_window_ms__' in where -%}
+            {%- set where = where | replace('__battery_test_window_ms__', battery_test_window_start(true)) -%}
+        {%- endif -%}
+        {%- if '__battery_test_window__' in where -%}
+            {%- set where = where | replace('__battery_test_window__', battery_test_window_start(false)) -%}
+        {%- endif -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}
+
+
+{% macro get_incremental_window_sql(arg_dict) %}
+    {#-
+        Incremental strategy `window`: the model's incremental_predicates bound the delete to the window the
+        run recomputed (they are rendered when the model is parsed, so they name the target `__this__`,
+        replaced here). With a unique_key: dbt's delete+insert plus those bounds, so the delete uses the
+        time index instead of scanning the history. Without one: delete every target row the predicates
+        select, then insert every row the model returned (for a window whose rows can disappear: an episode
+        split or merged by late points).
+    -#}
+    {%- set target = arg_dict["target_relation"] -%}
+    {%- set source = arg_dict["temp_relation"] -%}
+    {%- set predicates = [] -%}
+    {%- for predicate in arg_dict["incremental_predicates"] or [] -%}
+        {%- do predicates.append(predicate | replace('__this__', target | string)) -%}
+    {%- endfor -%}
+    {%- if not predicates -%}
+        {{ exceptions.raise_compiler_error("the window strategy needs incremental_predicates: the window") }}
+    {%- endif -%}
+    {%- if arg_dict["unique_key"] -%}
+        {{ get_delete_insert_merge_sql(target, source, arg_dict["unique_key"], arg_dict["dest_columns"], predicates) }}
+    {%- else -%}
+        {%- set columns = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) %}
+    delete from {{ target }} as DBT_INTERNAL_DEST
+    where {{ predicates | join(' and ') }};
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ source }}
+    {%- endif %}
+{% endmacro %}
