@@ -194,23 +194,26 @@ BATCH_ROWS = 250_000
 
 class Batches:
     """Fact rows of many documents, handed to dlt as a few large tables instead of one per document:
-    dlt's cost (schema inference, a parquet row group) is per item, not per row."""
+    dlt's cost (schema inference, buffering, writing) is mostly per item, not per row."""
 
     def __init__(self, rows: int = BATCH_ROWS) -> None:
         self.rows = rows
         self._pending: dict[tuple[str, bool], tuple[TableSpec, list[pa.Table]]] = {}
+        self._counts: dict[tuple[str, bool], int] = {}
 
     def add(self, spec: TableSpec, table: pa.Table, late: bool = False) -> Iterator[Any]:
         if not table.num_rows:
             return
-        _, tables = self._pending.setdefault((spec.name, late), (spec, []))
-        tables.append(table)
-        if sum(t.num_rows for t in tables) >= self.rows:
-            yield from self.flush((spec.name, late))
+        key = (spec.name, late)
+        self._pending.setdefault(key, (spec, []))[1].append(table)
+        self._counts[key] = self._counts.get(key, 0) + table.num_rows
+        if self._counts[key] >= self.rows:
+            yield from self.flush(key)
 
     def flush(self, only: tuple[str, bool] | None = None) -> Iterator[Any]:
         for key in [only] if only is not None else list(self._pending):
             spec, tables = self._pending.pop(key)
+            del self._counts[key]
             yield spec.item(pa.concat_tables(tables), late=key[1])
 
 
