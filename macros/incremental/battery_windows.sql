@@ -28,22 +28,22 @@
 {%- endmacro %}
 
 
-{% macro battery_test_window_start(in_epoch_ms=false) -%}
+{% macro test_window_start(identifier, column, hours, in_epoch_ms=false) -%}
     {#-
-        SQL literal: var('battery_test_window_hours') before the newest point of marts.battery_telemetry,
-        looked up when the test runs; the smallest value on a full refresh or before that table exists
-        (the first build tests every row). In epoch milliseconds for the raw-backed staging view.
+        SQL literal: `hours` before the newest `column` of marts.<identifier>, looked up when the test runs;
+        the smallest value on a full refresh or before that table exists (the first build tests every
+        row). In epoch milliseconds for a view over a raw epoch_ms column (its index then prunes).
     -#}
     {%- set everything = '-9223372036854775808' if in_epoch_ms else "'-infinity'::timestamptz" -%}
     {%- if not execute or flags.FULL_REFRESH -%}
         {{- return(everything) -}}
     {%- endif -%}
-    {%- set telemetry = adapter.get_relation(database=target.database, schema='marts', identifier='battery_telemetry') -%}
-    {%- if telemetry is none -%}
+    {%- set relation = adapter.get_relation(database=target.database, schema='marts', identifier=identifier) -%}
+    {%- if relation is none -%}
         {{- return(everything) -}}
     {%- endif -%}
     {%- set bound -%}
-        select max(measured_at) - interval '{{ var("battery_test_window_hours") }} hours' from {{ telemetry }}
+        select max({{ column }}) - interval '{{ hours }} hours' from {{ relation }}
     {%- endset -%}
     {%- set newest = run_query(bound).columns[0].values()[0] -%}
     {%- if newest is none -%}
@@ -58,20 +58,30 @@
 
 {% macro postgres__get_where_subquery(relation) -%}
     {#-
-        dbt's test `where` (as default__get_where_subquery), plus two placeholders that generic test configs
-        cannot compute themselves (they are parsed without project macros): __battery_test_window__ and
-        __battery_test_window_ms__ become battery_test_window_start() when the test runs.
+        dbt's test `where` (as default__get_where_subquery), plus placeholders that generic test configs
+        cannot compute themselves (they are parsed without project macros), replaced when the test runs:
+        __battery_test_window__ / __battery_test_window_ms__ (var battery_test_window_hours before the newest
+        point of battery_telemetry) and __circuit_test_window__ (var circuit_test_window_hours before the
+        newest hour of fct_circuit_usage_hourly).
     -#}
     {%- set where = config.get('where', '') -%}
     {%- if where -%}
-        {%- if '__battery_test_window_ms__' in where -%}
-            {%- set where = where | replace('__battery_test_window_ms__', battery_test_window_start(true)) -%}
-        {%- endif -%}
-        {%- if '__battery_test_window__' in where -%}
-            {%- set where = where | replace('__battery_test_window__', battery_test_window_start(false)) -%}
-        {%- endif -%}
+        {%- set windows = {
+            '__battery_test_window_ms__': ('battery_telemetry', 'measured_at', 'battery_test_window_hours', true),
+            '__battery_test_window__': ('battery_telemetry', 'measured_at', 'battery_test_window_hours', false),
+            '__circuit_test_window__': ('fct_circuit_usage_hourly', 'hour_start', 'circuit_test_window_hours', false),
+        } -%}
+        {#- A namespace: a plain set inside the loop would not outlive it. -#}
+        {%- set replaced = namespace(where=where) -%}
+        {%- for placeholder, window in windows.items() -%}
+            {%- if placeholder in replaced.where -%}
+                {%- set replaced.where = replaced.where | replace(
+                    placeholder, test_window_start(window[0], window[1], var(window[2]), window[3])
+                ) -%}
+            {%- endif -%}
+        {%- endfor -%}
         {%- set filtered -%}
-            (select * from {{ relation }} where {{ where }}) dbt_subquery
+            (select * from {{ relation }} where {{ replaced.where }}) dbt_subquery
         {%- endset -%}
         {%- do return(filtered) -%}
     {%- endif -%}
