@@ -4,7 +4,9 @@
     window start, or from the start of its episodes that end inside the window (open or recovered
     after it), so such an episode is found whole again; those episodes are deleted and every episode
     found is written (strategy window without a unique key: a late point may split or merge episodes, so
-    old keys can disappear). Points before the window never change (battery_telemetry re-reads the same lookback).
+    old keys can disappear). Points before the window never change (battery_telemetry re-reads the same
+    lookback). A run that finds no episode in its window writes no row, so the next run starts from the
+    same `evaluated_through`: correct, but it reads further back until some episode is found again.
 -#}
 {%- if is_incremental() -%}
     {%- set window_start = lookback_start(this, 'evaluated_through') -%}
