@@ -170,6 +170,13 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
                         sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key),
                     )
                 )
+                # Incremental models read "rows loaded since the last build": _loaded_at grows with the
+                # insertion order, so a BRIN index (a few pages) prunes that scan to the newest blocks.
+                db.execute(
+                    sql.SQL("create index if not exists {} on {}.{} using brin (_loaded_at)").format(
+                        sql.Identifier(f"{spec.name}_loaded_at_brin"), schema, sql.Identifier(spec.name)
+                    )
+                )
 
 
 def settle_late_rows(conn: Connection, chosen: Vendor) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -133,6 +134,7 @@ def timescale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
         cwd=PGLITE,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # npx starts node as a child: stop the whole group
     )  # fmt: skip
     conn = Connection("127.0.0.1", port, "postgres", "pglite", "template1", sslmode="disable")
     try:
@@ -145,6 +147,6 @@ def timescale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
             db.execute("create extension if not exists timescaledb")
         yield conn
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
         log.close()

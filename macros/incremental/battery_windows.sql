@@ -61,8 +61,9 @@
         dbt's test `where` (as default__get_where_subquery), plus placeholders that generic test configs
         cannot compute themselves (they are parsed without project macros), replaced when the test runs:
         __battery_test_window__ / __battery_test_window_ms__ (var battery_test_window_hours before the newest
-        point of battery_telemetry) and __circuit_test_window__ (var circuit_test_window_hours before the
-        newest hour of fct_circuit_usage_hourly).
+        point of battery_telemetry), __circuit_test_window__ (var circuit_test_window_hours before the
+        newest hour of fct_circuit_usage_hourly) and __device_test_window__ (var device_test_window_hours
+        before the newest hour of fct_device_energy_hourly).
     -#}
     {%- set where = config.get('where', '') -%}
     {%- if where -%}
@@ -70,6 +71,7 @@
             '__battery_test_window_ms__': ('battery_telemetry', 'measured_at', 'battery_test_window_hours', true),
             '__battery_test_window__': ('battery_telemetry', 'measured_at', 'battery_test_window_hours', false),
             '__circuit_test_window__': ('fct_circuit_usage_hourly', 'hour_start', 'circuit_test_window_hours', false),
+            '__device_test_window__': ('fct_device_energy_hourly', 'hour_start', 'device_test_window_hours', false),
         } -%}
         {#- A namespace: a plain set inside the loop would not outlive it. -#}
         {%- set replaced = namespace(where=where) -%}
