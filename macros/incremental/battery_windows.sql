@@ -17,6 +17,23 @@
 {%- endmacro %}
 
 
+{% macro battery_day_window() -%}
+    {#-
+        The window of an incremental per-UTC-day battery model, as {'first_day', 'read_from'} (SQL): on an
+        incremental run the first day to recompute (lookback_first_day over day_utc) and the start of the
+        day before it, whose last point starts the first day's first step; otherwise everything.
+    -#}
+    {%- if is_incremental() -%}
+        {%- set first_day = lookback_first_day(this, "day_utc::timestamp at time zone 'UTC'") -%}
+        {%- do return({
+            'first_day': first_day,
+            'read_from': "(" ~ first_day ~ " - 1)::timestamp at time zone 'UTC'",
+        }) -%}
+    {%- endif -%}
+    {%- do return({'first_day': "'-infinity'::date", 'read_from': "'-infinity'::timestamptz"}) -%}
+{%- endmacro %}
+
+
 {% macro epoch_ms_from(timestamp_sql) -%}
     {#- SQL bigint: epoch milliseconds of a timestamptz expression, the smallest bigint for -infinity. -#}
     (

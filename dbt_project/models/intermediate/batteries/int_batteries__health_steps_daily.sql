@@ -4,14 +4,9 @@
     sum(x^2), sum(y^2), sum(xy), sum(xz), sum(yz). Incremental like fct_battery_daily: the days from
     `battery_lookback_hours` before the newest day held, reading the day before for each day's first step.
 -#}
-{%- if is_incremental() -%}
-    {%- set first_day = lookback_first_day(this, "day_utc::timestamp at time zone 'UTC'") -%}
-    {#- The day before the first recomputed day: its last point starts the first day's first step. -#}
-    {%- set read_from = "(" ~ first_day ~ " - 1)::timestamp at time zone 'UTC'" -%}
-{%- else -%}
-    {%- set first_day = "'-infinity'::date" -%}
-    {%- set read_from = "'-infinity'::timestamptz" -%}
-{%- endif -%}
+{%- set window = battery_day_window() -%}
+{%- set first_day = window.first_day -%}
+{%- set read_from = window.read_from -%}
 {{
     config(
         materialized='incremental',

@@ -4,14 +4,9 @@
     day before (the counter step and SoC change into a day's first point come from the previous point).
 -#}
 {%- set expected_points_per_series = 86400 // var('battery_expected_interval_seconds') -%}
-{%- if is_incremental() -%}
-    {%- set first_day = lookback_first_day(this, "day_utc::timestamp at time zone 'UTC'") -%}
-    {#- The day before the first recomputed day: its last point starts the first day's first step. -#}
-    {%- set read_from = "(" ~ first_day ~ " - 1)::timestamp at time zone 'UTC'" -%}
-{%- else -%}
-    {%- set first_day = "'-infinity'::date" -%}
-    {%- set read_from = "'-infinity'::timestamptz" -%}
-{%- endif -%}
+{%- set window = battery_day_window() -%}
+{%- set first_day = window.first_day -%}
+{%- set read_from = window.read_from -%}
 {{
     config(
         materialized='incremental',
