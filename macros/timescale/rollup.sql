@@ -189,13 +189,7 @@
             schedule_interval => interval '{{ config.get("refresh_every", "1 hour") }}',
             if_not_exists => true
         );
-        {%- if retention_days is not none and retention_days != 'null' %}
-        select add_retention_policy(
-            '{{ target }}'::regclass,
-            drop_after => interval '{{ retention_days | int }} days',
-            if_not_exists => true
-        );
-        {%- endif %}
+        {{ device_retention_policy(target, config.require('time_column'), retention_days) }};
     {%- endcall -%}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
