@@ -12,6 +12,7 @@ from typing import Any
 
 from ingest.db import PROJECT_ROOT, Connection
 from ingest.errors import GridhouseError
+from ingest.loads import ensure_log, logged_load
 from ingest.reports import FileReport, LoadReport
 from ingest.sources import batteries, circuits, devices, meters
 from ingest.sources.base import QUARANTINE, Planned, TableSpec
@@ -97,25 +98,31 @@ def load(
         pipelines_dir=str(pipelines_dir(conn)),
     )
     seconds = {"prepare": time.perf_counter() - started}
-    try:
-        pipeline.run(chosen.source(plan, reports, full_refresh, on_file), loader_file_format=file_format())
-    except PipelineStepFailed as exc:
-        cause = exc.__cause__ or exc.exception
-        while cause is not None and not isinstance(cause, GridhouseError) and cause.__cause__ is not None:
-            cause = cause.__cause__
-        if isinstance(cause, GridhouseError):
-            raise cause from None
-        raise GridhouseError(
-            f"{chosen.name}: the {exc.step} step failed while loading {path} into "
-            f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
-        ) from exc
-    for step in pipeline.last_trace.steps if pipeline.last_trace else ():
-        if step.step != "run" and step.finished_at is not None:
-            seconds[step.step] = (step.finished_at - step.started_at).total_seconds()
-    settled = time.perf_counter()
-    settle_late_rows(conn, chosen)
-    seconds["settle"] = time.perf_counter() - settled
-    return LoadReport(chosen.name, reports, seconds)
+    # One _loaded_at for the whole load, logged in raw_<vendor>._gridhouse_loads (ingest/loads.py).
+    with logged_load(conn, chosen.dataset) as stamp:
+        source = chosen.source(plan, reports, full_refresh, on_file, loaded_at=stamp.loaded_at)
+        try:
+            pipeline.run(source, loader_file_format=file_format())
+        except PipelineStepFailed as exc:
+            cause = exc.__cause__ or exc.exception
+            while cause is not None and not isinstance(cause, GridhouseError) and cause.__cause__ is not None:
+                cause = cause.__cause__
+            if isinstance(cause, GridhouseError):
+                raise cause from None
+            raise GridhouseError(
+                f"{chosen.name}: the {exc.step} step failed while loading {path} into "
+                f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
+            ) from exc
+        for step in pipeline.last_trace.steps if pipeline.last_trace else ():
+            if step.step != "run" and step.finished_at is not None:
+                seconds[step.step] = (step.finished_at - step.started_at).total_seconds()
+        settled = time.perf_counter()
+        settle_late_rows(conn, chosen)
+        seconds["settle"] = time.perf_counter() - settled
+        report = LoadReport(chosen.name, reports, seconds)
+        stamp.files = len(reports)
+        stamp.read, stamp.loaded, stamp.quarantined = report.read, report.loaded, report.quarantined
+    return report
 
 
 PG_TYPES = {"string": "varchar", "int64": "bigint", "double": "double precision", "bool": "boolean"}
@@ -140,6 +147,7 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
         for chosen in VENDORS.values() if vendors is None else vendors:
             schema = sql.Identifier(chosen.dataset)
             db.execute(sql.SQL("create schema if not exists {}").format(schema))
+            ensure_log(db, chosen.dataset)
             # (spec, keyed): `<table>_late` holds rows that may repeat keys until they are settled.
             specs = [(s, True) for s in (*chosen.tables, QUARANTINE)]
             specs += [

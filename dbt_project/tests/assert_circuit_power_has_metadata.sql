@@ -1,10 +1,8 @@
 -- Every power sample belongs to a known circuit: its (duid, circuit_number) leads through
 -- stg_circuits__sensors to a row of stg_circuits__circuits. The duid alone is covered by a
 -- relationships test; this checks the circuit number too. Returns each unknown pair once. Like the
--- tests of stg_circuits__power, it reads the last circuit_test_window_hours (all on a full refresh).
-{%- set window_start = test_window_start(
-    'fct_circuit_usage_hourly', 'hour_start', var('circuit_test_window_hours')
-) %}
+-- tests of stg_circuits__power, it reads the loads the build takes in (all on a full refresh).
+{%- set built_loaded_at = test_window_start('fct_circuit_usage_hourly', 'loaded_at', 0) %}
 with
 
 power_circuits as (
@@ -13,7 +11,7 @@ power_circuits as (
         duid,
         circuit_number
     from {{ ref('stg_circuits__power') }}
-    where measured_at >= {{ window_start }}
+    where loaded_at > {{ built_loaded_at }}
 
 ),
 

@@ -133,6 +133,7 @@ def walk(
     full_refresh: bool,
     state: dict[str, Any],
     on_file: Callable[[FileReport], None] | None = None,
+    loaded_at: datetime | None = None,
 ) -> Iterator[Any]:
     """Parse each document once, yield its tables and quarantine, record its digest in the state.
 
@@ -158,10 +159,10 @@ def walk(
             report.unchanged = True
         else:
             started = time.perf_counter()
-            loaded_at = datetime.now(UTC)
+            stamp = loaded_at or datetime.now(UTC)
             rejects = Rejects(doc.name)
             with gc_paused():
-                parsed = planned.parse(doc, rejects, loaded_at)
+                parsed = planned.parse(doc, rejects, stamp)
             report.parse_seconds = time.perf_counter() - started
             report.read, report.quarantined = parsed.read, len(rejects)
             report.loaded = parsed.loaded
@@ -181,7 +182,7 @@ def walk(
                 elif rows.table.num_rows:
                     yield rows.spec.item(rows.table)
             if len(rejects):
-                yield QUARANTINE.item(rejects.table(loaded_at))
+                yield QUARANTINE.item(rejects.table(stamp))
             seen[doc.name] = digest
         reports.append(report)
         if on_file is not None:
@@ -242,12 +243,13 @@ def vendor_resource(
     reports: list[FileReport],
     full_refresh: bool,
     on_file: Callable[[FileReport], None] | None,
+    loaded_at: datetime | None = None,
 ) -> Any:
     """The one dlt resource of a vendor: walks its planned files and dispatches rows to raw tables."""
 
     @dlt.resource(name=name)
     def files() -> Iterator[Any]:
-        yield from walk(source, plan, reports, full_refresh, dlt.current.resource_state(), on_file)
+        yield from walk(source, plan, reports, full_refresh, dlt.current.resource_state(), on_file, loaded_at)
 
     return files
 
@@ -261,8 +263,9 @@ def vendor_source(name: str, resource: str, description: str) -> Callable[..., A
         reports: list[FileReport],
         full_refresh: bool = False,
         on_file: Callable[[FileReport], None] | None = None,
+        loaded_at: datetime | None = None,
     ) -> Any:
-        return vendor_resource(resource, name, plan, reports, full_refresh, on_file)
+        return vendor_resource(resource, name, plan, reports, full_refresh, on_file, loaded_at)
 
     source.__name__ = source.__qualname__ = name
     source.__doc__ = description

@@ -78,24 +78,28 @@
         dbt's test `where` (as default__get_where_subquery), plus placeholders that generic test configs
         cannot compute themselves (they are parsed without project macros), replaced when the test runs:
         __battery_test_window__ / __battery_test_window_ms__ (var battery_test_window_hours before the newest
-        point of battery_telemetry), __circuit_test_window__ (var circuit_test_window_hours before the
-        newest hour of fct_circuit_usage_hourly) and __device_test_window__ (var device_test_window_hours
-        before the newest hour of fct_device_energy_hourly).
+        point of battery_telemetry), __device_test_window__ (var device_test_window_hours
+        before the newest hour of fct_device_energy_hourly), and for the staging views over raw tables
+        __circuit_built_loaded_at__ / __device_built_loaded_at__ (the newest loaded_at that
+        fct_circuit_usage_hourly / fct_device_readings hold: `loaded_at > ...` tests the loads a build takes
+        in, through the raw table's BRIN index on _loaded_at).
     -#}
     {%- set where = config.get('where', '') -%}
     {%- if where -%}
         {%- set windows = {
             '__battery_test_window_ms__': ('battery_telemetry', 'measured_at', 'battery_test_window_hours', true),
             '__battery_test_window__': ('battery_telemetry', 'measured_at', 'battery_test_window_hours', false),
-            '__circuit_test_window__': ('fct_circuit_usage_hourly', 'hour_start', 'circuit_test_window_hours', false),
             '__device_test_window__': ('fct_device_energy_hourly', 'hour_start', 'device_test_window_hours', false),
+            '__circuit_built_loaded_at__': ('fct_circuit_usage_hourly', 'loaded_at', none, false),
+            '__device_built_loaded_at__': ('fct_device_readings', 'loaded_at', none, false),
         } -%}
         {#- A namespace: a plain set inside the loop would not outlive it. -#}
         {%- set replaced = namespace(where=where) -%}
         {%- for placeholder, window in windows.items() -%}
             {%- if placeholder in replaced.where -%}
                 {%- set replaced.where = replaced.where | replace(
-                    placeholder, test_window_start(window[0], window[1], var(window[2]), window[3])
+                    placeholder,
+                    test_window_start(window[0], window[1], var(window[2]) if window[2] else 0, window[3])
                 ) -%}
             {%- endif -%}
         {%- endfor -%}

@@ -4,15 +4,15 @@
     continuous aggregate). With TimescaleDB it becomes a continuous aggregate (real-time, with a refresh
     policy and, when retention_days is set, a retention policy); a rollup of a rollup is a hierarchical
     continuous aggregate. On plain PostgreSQL it is an incremental delete+insert table that recomputes only
-    the buckets from the earliest one that received rows loaded within lookback_hours of the newest it
-    holds; `gridhouse prune` applies the retention there.
+    the buckets from the earliest one that received rows loaded after the newest loaded_at it holds (its
+    source is a model, so its rows arrive in loaded_at order); `gridhouse prune` applies the retention
+    there.
 
     Model config:
       time_column      the bucket column the model selects first (e.g. local_hour)
       source_time      the source's time column the bucket is taken of (e.g. local_measured_at)
       bucket_width     '1 hour', '1 day' or '1 month'
       unique_key       the bucket column and the group keys
-      lookback_hours   how far behind the newest loaded_at an incremental run re-reads (PostgreSQL)
       retention_days   keep this many days (TimescaleDB policy; prune reads the same var), none = forever
       refresh_start    TimescaleDB refresh policy window start (an interval shorter than the source's
                        retention, so a refresh never recomputes a bucket whose source rows were dropped)
@@ -87,13 +87,12 @@
 {% macro rollup_where() -%}
     {#-
         The rollup's WHERE clause: empty unless this is an incremental run on plain PostgreSQL. Then it keeps
-        the source rows from the bucket of the earliest row loaded within lookback_hours of the newest
-        loaded_at the rollup holds, and never before rollup_safe_start. Source rows are re-aggregated whole
-        per bucket, so delete+insert on the unique key replaces exactly those buckets.
+        the source rows from the bucket of the earliest row loaded after the newest loaded_at the rollup
+        holds, and never before rollup_safe_start. Source rows are re-aggregated whole per bucket, so
+        delete+insert on the unique key replaces exactly those buckets.
     -#}
     {%- if rollup_is_incremental() -%}
         {%- set width = config.require('bucket_width') -%}
-        {%- set lookback = config.get('lookback_hours', 6) -%}
         {%- set source = ref(config.require('source_model')) -%}
         {%- set source_time = config.require('source_time') -%}
         where
@@ -101,7 +100,8 @@
                 select {{ rollup_bucket(width, 'min(fresh.' ~ source_time ~ ')') }}
                 from {{ source }} as fresh
                 where fresh.loaded_at > (
-                        select max(built.loaded_at) - interval '{{ lookback }} hours'
+                        -- an empty rollup (built before the first load) takes everything
+                        select coalesce(max(built.loaded_at), '-infinity'::timestamptz)
                         from {{ this }} as built
                     )
             )

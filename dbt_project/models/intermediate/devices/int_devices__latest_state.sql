@@ -1,7 +1,7 @@
 {#-
-    The latest reading of every device, kept up to date incrementally: a run reads only the readings
-    loaded since the newest one it holds (minus var('device_lookback_hours')) and keeps, per device, the
-    newer of that and what it had. So marts.fleet_energy_now costs one row per device, whatever the
+    The latest reading of every device, kept up to date incrementally: a run reads only the readings of
+    the loads that ended since the newest loaded_at it holds (macro loaded_since_last_build) and keeps, per
+    device, the newer of that and what it had. So marts.fleet_energy_now costs one row per device, whatever the
     length of the history. Grain device_id.
 -#}
 {{
@@ -18,12 +18,7 @@ with
 readings as (
 
     select * from {{ ref('stg_devices__readings') }}
-    {% if is_incremental() %}
-        where loaded_at > (
-                select max(built.loaded_at) - interval '{{ var("device_lookback_hours") }} hours'
-                from {{ this }} as built
-            )
-    {% endif %}
+    where {{ loaded_since_last_build('devices') }}
 
 ),
 

@@ -19,7 +19,6 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         full_refresh=false,
-        lookback_hours=var('device_lookback_hours'),
         retention_days=var('device_retention_hourly_days'),
         refresh_start='3 days',
         refresh_every='30 minutes',

@@ -15,7 +15,6 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         full_refresh=false,
-        lookback_hours=var('device_lookback_hours'),
         retention_days=var('device_retention_monthly_days'),
         refresh_start='400 days',
         refresh_every='1 day',

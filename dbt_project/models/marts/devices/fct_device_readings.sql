@@ -4,9 +4,9 @@
     time dimension (a hypertable chunked by local time with TimescaleDB, a BRIN-indexed table otherwise):
     the hourly, daily and monthly rollups bucket it, so a home's days and months follow its own time zone.
     utc_offset_minutes tells the two local 02:00 hours of a DST autumn night apart.
-    Append-only like its source (the loader never rewrites a reading): a run adds the readings loaded within
-    var('device_lookback_hours') of the newest one held that it does not hold yet. Never fully refreshed:
-    retention may have removed the source rows of older readings.
+    Append-only like its source (the loader never rewrites a reading): a run adds the readings of the loads
+    that ended since the newest loaded_at it holds (macro loaded_since_last_build), skipping any it holds
+    already. Never fully refreshed: retention may have removed the source rows of older readings.
 -#}
 {{
     config(
@@ -27,7 +27,7 @@ with
 readings as (
 
     select * from {{ ref('stg_devices__readings') }}
-    where loaded_at > {{ loaded_after_lookback(var('device_lookback_hours')) }}
+    where {{ loaded_since_last_build('devices') }}
 
 ),
 
