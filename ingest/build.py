@@ -53,10 +53,20 @@ def run_dbt(conn: Connection, args: list[str], quiet: bool = False) -> BuildResu
     return BuildResult(success=bool(result.success), statuses=statuses)
 
 
-def build(conn: Connection, extra: list[str] | None = None, quiet: bool = False) -> BuildResult:
-    """`dbt build` (seed, run, snapshot, test) over the whole project."""
+def build(
+    conn: Connection, extra: list[str] | None = None, quiet: bool = False, unit_tests: bool = False
+) -> BuildResult:
+    """`dbt build` (seed, run, snapshot, data tests) over the whole project: the production build.
+
+    dbt's unit tests are left out unless asked for (unit_tests=True, or a --resource-type /
+    --exclude-resource-type of the caller's own): their inputs are fixed, so they belong to development
+    and CI (`make test`, plain `dbt build`), not to every scheduled build of the warehouse.
+    """
     from ingest.pipeline import ensure_raw_tables
 
     ensure_raw_tables(conn)  # a vendor that sent nothing yet has empty raw tables, not missing ones
     Path(DBT_PROJECT_DIR / "target").mkdir(exist_ok=True)
-    return run_dbt(conn, ["build", *(extra or [])], quiet=quiet)
+    args = ["build", *(extra or [])]
+    if not unit_tests and not any(a.startswith(("--resource-type", "--exclude-resource-type")) for a in args):
+        args += ["--exclude-resource-type", "unit_test"]
+    return run_dbt(conn, args, quiet=quiet)

@@ -82,7 +82,7 @@ def fixture_warehouse(server: EmbeddedServer) -> Connection:
     conn = new_database(server, "fixture_warehouse")
     for source, folder in (("batteries", "batteries"), ("meters", "meters"), ("circuits", "circuits")):
         load(source, FIXTURES / folder, conn)
-    result = build(conn, quiet=True)
+    result = build(conn, quiet=True, unit_tests=True)
     assert result.success, f"dbt build failed on the fixtures: {dict(result.statuses)}"
     return conn
 
