@@ -5,8 +5,8 @@
 Simulates the same fleet (same seed, same assets) over D days and over 10 x D days, loads each into its
 own database on one private embedded server, builds the battery models, then times every alert view
 (median of R runs of `select * from alerts.<view>`, the pollers' query) on both. Prints the times, the
-10x / 1x ratio (goal <= 1.5: alert cost must not grow with history) and bytes per row of
-marts.battery_telemetry (table + indexes, and heap only) against the raw JSON bytes per published point.
+10x / 1x ratio (goal <= 1.5: alert cost must not grow with history) and bytes per row of battery_telemetry's
+storage table (bench.storage.STORE; table + indexes, and heap only) against the raw JSON bytes per point.
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ def view_latency_ms(conn: Connection, repeat: int) -> dict[str, float]:
 
 
 def storage(conn: Connection, tree: Path) -> dict[str, float]:
+    from bench.storage import STORE
+
     with conn.connect() as db:
         n_rows, total, heap = db.execute(
-            "select count(*), pg_total_relation_size('marts.battery_telemetry'), "
-            "pg_relation_size('marts.battery_telemetry') from marts.battery_telemetry"
+            f"select count(*), pg_total_relation_size('{STORE}'), pg_relation_size('{STORE}') from {STORE}"
         ).fetchone()
     files = list((tree / "batteries" / "telemetry").glob("*.json"))
     raw_bytes = sum(f.stat().st_size for f in files)

@@ -88,8 +88,8 @@ def test_load_row_from_load_vs_copy_figures():
 
 
 def test_storage_step_on_a_tiny_warehouse(fresh_db, tmp_path: Path):
-    """The storage rows of a one-battery, one-day tree whose points are in marts.battery_telemetry
-    (written here directly: the step measures the table, dbt is tested elsewhere)."""
+    """The storage rows of a one-battery, one-day tree whose points are in battery_telemetry's storage
+    table (written here directly: the step measures the table, dbt is tested elsewhere)."""
     import simulator
 
     tree = tmp_path / "fleet"
@@ -101,21 +101,21 @@ def test_storage_step_on_a_tiny_warehouse(fresh_db, tmp_path: Path):
         for t, v in s["data"]
     ]
     with fresh_db.connect() as db:
-        db.execute("create schema marts")
+        db.execute("create schema intermediate")
         db.execute(
-            "create table marts.battery_telemetry (asset_id text, metric text, epoch_ms bigint, value float8)"
+            f"create table {storage.STORE} (asset_id text, metric text, epoch_ms bigint, value float8)"
         )
-        with db.cursor().copy("copy marts.battery_telemetry from stdin") as copy:
+        with db.cursor().copy(f"copy {storage.STORE} from stdin") as copy:
             for point in points:
                 copy.write_row(point)
-        db.execute("create index on marts.battery_telemetry (epoch_ms)")
+        db.execute(f"create index on {storage.STORE} (epoch_ms)")
         db.commit()
 
     plain, indexes = storage.postgres_rows(Warehouse(fresh_db, tree, 1))
 
-    rows = scalar(fresh_db, "select count(*) from marts.battery_telemetry")
-    table = scalar(fresh_db, "select pg_table_size('marts.battery_telemetry')")
-    index = scalar(fresh_db, "select pg_indexes_size('marts.battery_telemetry')")
+    rows = scalar(fresh_db, f"select count(*) from {storage.STORE}")
+    table = scalar(fresh_db, f"select pg_table_size('{storage.STORE}')")
+    index = scalar(fresh_db, f"select pg_indexes_size('{storage.STORE}')")
     raw_per_point = telemetry.stat().st_size / len(points)
     assert (
         rows
@@ -129,5 +129,5 @@ def test_storage_step_on_a_tiny_warehouse(fresh_db, tmp_path: Path):
     assert indexes.ratio == pytest.approx(index / table)
     assert indexes.met == (index / table <= 0.30)
     assert plain.detail["rows"] == rows and list(plain.detail["indexes"]) == [
-        "marts.battery_telemetry_epoch_ms_idx"
+        "intermediate.int_batteries__telemetry_scaled_epoch_ms_idx"
     ]

@@ -1,7 +1,7 @@
 """TimescaleDB tier: the PGlite build of TimescaleDB (deploy/pglite/) runs the same battery models.
 
-battery_telemetry must become a hypertable with compression and a compression policy (asserted from
-timescaledb_information), and the alert views must give the same rows as plain PostgreSQL for the same
+battery_telemetry's storage (int_batteries__telemetry_scaled) must become a hypertable with compression and
+a compression policy (asserted from timescaledb_information), and the alert views must give the same rows as plain PostgreSQL for the same
 input. npm ci installs the server into deploy/pglite/node_modules when missing; the tier skips with a
 reason where node/npm are absent. PGlite cannot COPY, so raw rows are inserted with plain INSERTs.
 """
@@ -82,20 +82,28 @@ def test_timescale_hypertable_and_same_alerts_as_postgres(timescale, fresh_db, m
     hypertables = rows(
         timescale,
         "select hypertable_schema, compression_enabled from timescaledb_information.hypertables "
-        "where hypertable_name = 'battery_telemetry'",
+        "where hypertable_name = 'int_batteries__telemetry_scaled'",
     )
-    assert hypertables == [("marts", True)]
+    assert hypertables == [("intermediate", True)]
     settings = dict(
         rows(
             timescale,
             "select attname, coalesce(segmentby_column_index::text, 'orderby ' || orderby_asc::text) "
-            "from timescaledb_information.compression_settings where hypertable_name = 'battery_telemetry'",
+            "from timescaledb_information.compression_settings "
+            "where hypertable_name = 'int_batteries__telemetry_scaled'",
         )
     )
-    assert settings == {"asset_id": "1", "metric": "2", "measured_at": "orderby false"}
+    assert settings == {
+        "asset_id": "1",
+        "metric": "2",
+        "unit": "3",
+        "value_decimals": "4",
+        "measured_at": "orderby false",
+    }
     policies = rows(
         timescale,
-        "select proc_name from timescaledb_information.jobs where hypertable_name = 'battery_telemetry'",
+        "select proc_name from timescaledb_information.jobs "
+        "where hypertable_name = 'int_batteries__telemetry_scaled'",
     )
     assert ("policy_compression",) in policies
     # A second build is an incremental no-op on the hypertable too.
