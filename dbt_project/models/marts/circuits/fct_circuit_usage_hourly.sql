@@ -3,11 +3,12 @@
     mean power (W) over the covered time, samples received and coverage (share of the hour with held power).
     Integration: macros/energy/held_power.sql (last value carried forward, gaps > var('max_gap_seconds')
     contribute nothing). A hold that crosses the hour boundary is split between the two hours.
-    Incremental: recomputes every hour from the earlier of (a) the hour of the earliest sample loaded after
-    the newest loaded_at the table holds (a late file of any age) and (b) var('circuit_lookback_hours')
-    before the newest hour it holds (a load still in flight during the previous build), reading
-    var('max_gap_seconds') further back so a hold into that hour is counted. Only that window goes through
-    the window functions: an incremental run costs the new hours, not the history (docs/scaling.md).
+    Incremental: takes in the loads that ended since the newest loaded_at it holds (macro
+    loaded_since_last_build; a load still running waits for the next build) and recomputes every hour from
+    the one var('max_gap_seconds') before their earliest sample (a late file of any age; the hold of the
+    sample before it may now end at it), reading max_gap_seconds further back so a hold into that hour is
+    counted. Only that window goes through the window functions: an incremental run costs the new hours,
+    not the history (docs/scaling.md).
 -#}
 {{
     config(
@@ -30,21 +31,12 @@ power as (
 
 recompute_from as (
 
-    -- A full build starts at the first sample; an incremental one at the earlier of the first sample loaded
-    -- since the previous build and the lookback before the newest hour held.
+    -- A full build starts at the first sample; an incremental one at the hour max_gap before the first
+    -- sample of the loads that ended since the previous build (none: nothing to recompute).
     {% if is_incremental() %}
-        select
-            least(
-                (
-                    select date_trunc('hour', min(loaded.measured_at))
-                    from {{ ref('stg_circuits__power') }} as loaded
-                    where loaded.loaded_at > (select max(built.loaded_at) from {{ this }} as built)
-                ),
-                (
-                    select max(built.hour_start) - interval '{{ var("circuit_lookback_hours") }} hours'
-                    from {{ this }} as built
-                )
-            ) as hour_start
+        select date_trunc('hour', min(loaded.measured_at) - interval '{{ max_gap }} seconds') as hour_start
+        from {{ ref('stg_circuits__power') }} as loaded
+        where {{ loaded_since_last_build('circuits') }}
     {% else %}
         select date_trunc('hour', min(power.measured_at)) as hour_start
         from power
@@ -59,6 +51,7 @@ samples as (
     where
         power.measured_at
         >= (select recompute_from.hour_start from recompute_from) - interval '{{ max_gap }} seconds'
+        and power.loaded_at < {{ unfinished_loads_start('circuits') }}
 
 ),
 
