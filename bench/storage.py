@@ -32,8 +32,9 @@ from ingest.db import PROJECT_ROOT, Connection, _free_port, _port_is_free
 PGLITE = PROJECT_ROOT / "deploy" / "pglite"
 STORE = "intermediate.int_batteries__telemetry_scaled"
 # A compressed chunk (battery_chunk_interval, 7 days) has about 130 kB of fixed pages (heap and TOAST
-# maps, indexes, the emptied uncompressed chunk): a week of 6 batteries, about 550,000 points in two
-# chunks at SCALE=1 (the week starts on a Thursday), keeps them near a fifth of the bytes.
+# maps, indexes, the emptied uncompressed chunk): a week of 6 batteries, about 550,000 points at SCALE=1,
+# keeps them near a fifth of the bytes (TimescaleDB's week chunks start on Thursdays, so the bench's
+# Monday-to-Sunday week is two partly filled chunks).
 TIMESCALE_DAYS = 7
 TIMESCALE_BATTERIES = 6
 # The storage step builds only what battery_telemetry needs; the TimescaleDB tests build the whole chain.
