@@ -11,6 +11,11 @@ from ingest.db import PROJECT_ROOT, Connection
 from ingest.errors import GridhouseError
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# A caller that passes one of these chooses the nodes itself: the production selector is not added.
+SELECTION_FLAGS = {
+    "-s", "--select", "-m", "--models", "--exclude", "--selector", "--resource-type", "--resource-types",
+    "--exclude-resource-type", "--exclude-resource-types",
+}  # fmt: skip
 
 
 @dataclass
@@ -56,17 +61,18 @@ def run_dbt(conn: Connection, args: list[str], quiet: bool = False) -> BuildResu
 def build(
     conn: Connection, extra: list[str] | None = None, quiet: bool = False, unit_tests: bool = False
 ) -> BuildResult:
-    """`dbt build` (seed, run, snapshot, data tests) over the whole project: the production build.
+    """`dbt build` over the whole project: the production build (selector `production`,
+    dbt_project/selectors.yml) unless the caller selects nodes itself or asks for every test.
 
-    dbt's unit tests are left out unless asked for (unit_tests=True, or a --resource-type /
-    --exclude-resource-type of the caller's own): their inputs are fixed, so they belong to development
-    and CI (`make test`, plain `dbt build`), not to every scheduled build of the warehouse.
+    The production build leaves out the tests whose inputs change only with a commit, dbt's unit tests and
+    the seeds' tests: they belong to development and CI (`make test`, plain `dbt build`), not to every
+    scheduled build of the warehouse.
     """
     from ingest.pipeline import ensure_raw_tables
 
     ensure_raw_tables(conn)  # a vendor that sent nothing yet has empty raw tables, not missing ones
     Path(DBT_PROJECT_DIR / "target").mkdir(exist_ok=True)
     args = ["build", *(extra or [])]
-    if not unit_tests and not any(a.startswith(("--resource-type", "--exclude-resource-type")) for a in args):
-        args += ["--exclude-resource-type", "unit_test"]
+    if not unit_tests and not any(a in SELECTION_FLAGS or a.split("=")[0] in SELECTION_FLAGS for a in args):
+        args += ["--selector", "production"]
     return run_dbt(conn, args, quiet=quiet)

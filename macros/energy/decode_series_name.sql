@@ -2,7 +2,7 @@
     Decode a battery telemetry series name as the vendor publishes it, e.g. `GridImportKwh-mainmeter`:
     <quantity><unit suffix>[-<meter point>]. The unit lives only in the suffix; this macro is the one
     place that knows the suffixes. seeds/series_units.csv mirrors the table below for people and for
-    the loader's quarantine check (tests/assert_series_units_seed_matches_macro.sql keeps them equal).
+    the loader's quarantine check (tests/seeds/assert_series_units_seed_matches_macro.sql keeps them equal).
 
     Returns a dict of SQL expressions: quantity, unit_suffix, unit, meter_point (an unknown suffix gives
     null quantity, unit_suffix and unit: the loader quarantines those, the not_null test catches any left),
