@@ -2,8 +2,9 @@
 
     python -m bench.load
 
-Runs `python -m bench.load_vs_copy --json ...` (its own tree, server and figures) and turns its figures
-into a row. Goal: the loader reaches at least 0.6 of COPY's rows/s.
+Runs `python -m bench.load_vs_copy --json ...` (its own tree and server; loader and COPY alternate over
+several runs into fresh databases) and turns its medians into a row. Goal: the loader reaches at least
+0.6 of the rows/s of a plain binary COPY of the same rows into the same raw table.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from bench.steps import main_for
 def result_from(figures: dict[str, Any]) -> Result:
     return Result(
         "load",
-        f"dlt vs COPY, {figures['rows']:,} telemetry rows ({figures.get('loader_format', 'parquet')})",
+        f"dlt vs COPY, {figures['rows']:,} telemetry rows ({figures.get('loader_format', 'parquet')}, "
+        f"median of {figures.get('runs', 1)} runs)",
         float(figures["dlt_rows_per_s"]),
         float(figures["copy_rows_per_s"]),
         "rows/s",
