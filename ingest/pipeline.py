@@ -86,6 +86,8 @@ def load(
     import dlt
     from dlt.pipeline.exceptions import PipelineStepFailed
 
+    from ingest.binary_copy import gridhouse_postgres
+
     started = time.perf_counter()
     chosen = vendor(name)
     plan = chosen.plan(path)
@@ -93,7 +95,7 @@ def load(
     ensure_raw_tables(conn, [chosen])
     pipeline = dlt.pipeline(
         pipeline_name=f"gridhouse_{chosen.name}",
-        destination=dlt.destinations.postgres(conn.dlt_url()),
+        destination=gridhouse_postgres(conn.dlt_url(), destination_name="postgres"),
         dataset_name=chosen.dataset,
         pipelines_dir=str(pipelines_dir(conn)),
     )
