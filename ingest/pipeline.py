@@ -191,7 +191,8 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
 
 def settle_late_rows(conn: Connection, chosen: Vendor) -> int:
     """Move rows that may have been loaded before from `<table>_late` into the table, skipping keys
-    already there (the unique index decides). Runs after every load, so an interrupted one heals.
+    already there (the unique index decides). Runs after every load, so an interrupted one heals;
+    an empty `<table>_late` (no row went late: the usual case) costs one probe.
     Both tables and the index exist: ensure_raw_tables() made them before the load."""
     from psycopg import sql
 
@@ -203,6 +204,9 @@ def settle_late_rows(conn: Connection, chosen: Vendor) -> int:
             schema, table, late_table = (
                 sql.Identifier(n) for n in (chosen.dataset, spec.name, spec.late_name)
             )
+            late = db.execute(sql.SQL("select exists (select from {}.{})").format(schema, late_table))
+            if not late.fetchone()[0]:  # the usual case: the marks sent every row straight to the table
+                continue
             columns = [  # as dlt left them: it may have added columns since the tables were made
                 row[0]
                 for row in db.execute(
