@@ -101,20 +101,64 @@ def encode_column(column: pa.Array) -> pa.Array:
     raise TypeError(f"no binary COPY encoding for {kind}")
 
 
+def _fixed_part(fields: list[tuple[Any, np.ndarray | int]], n: int) -> pa.Array:
+    """Consecutive fixed-width bytes of every row (lengths and values, big-endian) as one array."""
+    record = np.empty(n, dtype=[(f"f{i}", dtype) for i, (dtype, _) in enumerate(fields)])
+    for i, (_, values) in enumerate(fields):
+        record[f"f{i}"] = values
+    array = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(record.itemsize), n, [None, pa.py_buffer(record.view(np.uint8))]
+    )
+    return array.cast(pa.large_binary())
+
+
 def encode_batch(batch: pa.RecordBatch) -> pa.Buffer:
-    """The rows of a batch in COPY's binary format (without header and trailer)."""
+    """The rows of a batch in COPY's binary format (without header and trailer).
+
+    Each row is its field count, then per column a length and the value's bytes. The fixed-width runs
+    between two strings (lengths, numbers, times) are laid out together by numpy; one join per batch
+    then places them and the strings' bytes in row order.
+    """
     n = batch.num_rows
     if n == 0:
         return pa.py_buffer(b"")
-    counts = np.full(n, batch.num_columns, ">i2")
-    fields = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(2), n, [None, pa.py_buffer(counts.view(np.uint8))]
-    )
-    rows = pc.binary_join_element_wise(
-        fields.cast(pa.large_binary()),
-        *(encode_column(c) for c in batch.columns),
-        pa.scalar(b"", pa.large_binary()),
-    )
+    parts: list[pa.Array] = []
+    fixed: list[tuple[Any, np.ndarray | int]] = [(">i2", batch.num_columns)]  # (dtype, values)
+
+    def flush() -> None:
+        if fixed:
+            parts.append(_fixed_part(fixed, n))
+            fixed.clear()
+
+    for column in batch.columns:
+        kind = column.type
+        if (
+            pa.types.is_dictionary(kind)
+            and column.null_count == 0
+            and (pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type))
+        ):  # the few distinct values' lengths and bytes, taken per row
+            values = column.dictionary.cast(pa.large_binary())
+            fixed.append(
+                (">i4", pc.binary_length(values).take(column.indices).to_numpy(zero_copy_only=False))
+            )
+            flush()
+            parts.append(values.take(column.indices))
+            continue
+        if column.null_count == 0 and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            fixed.append((">i4", pc.binary_length(column).to_numpy(zero_copy_only=False)))
+            flush()
+            parts.append(column.cast(pa.large_binary()))
+        elif column.null_count == 0 and (pa.types.is_int64(kind) or pa.types.is_float64(kind)):
+            values = column.to_numpy()
+            fixed += [(">i4", 8), (values.dtype.newbyteorder(">"), values)]
+        elif column.null_count == 0 and pa.types.is_timestamp(kind) and kind.tz is not None:
+            micros = pc.cast(column, pa.timestamp("us", kind.tz), safe=False).cast(pa.int64()).to_numpy()
+            fixed += [(">i4", 8), (">i8", micros - PG_EPOCH_US)]
+        else:  # nulls (a length of -1 and no bytes), booleans, dictionaries of other types
+            flush()
+            parts.append(encode_column(column))
+    flush()
+    rows = pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.large_binary()))
     offsets = np.frombuffer(rows.buffers()[1], np.int64, n + 1, rows.offset * 8)
     return rows.buffers()[2][int(offsets[0]) : int(offsets[-1])]
 
