@@ -47,7 +47,8 @@
 
 {% macro test_window_start(identifier, column, hours, in_epoch_ms=false) -%}
     {#-
-        SQL literal: `hours` before the newest `column` of marts.<identifier>, looked up when the test runs;
+        SQL literal: `hours` before the newest `column` of marts.<identifier> (or <schema>.<identifier>),
+        looked up when the test runs;
         the smallest value on a full refresh or before that table exists (the first build tests every
         row). In epoch milliseconds for a view over a raw epoch_ms column (its index then prunes).
     -#}
@@ -55,7 +56,8 @@
     {%- if not execute or flags.FULL_REFRESH -%}
         {{- return(everything) -}}
     {%- endif -%}
-    {%- set relation = adapter.get_relation(database=target.database, schema='marts', identifier=identifier) -%}
+    {%- set schema, name = identifier.split('.') if '.' in identifier else ('marts', identifier) -%}
+    {%- set relation = adapter.get_relation(database=target.database, schema=schema, identifier=name) -%}
     {%- if relation is none -%}
         {{- return(everything) -}}
     {%- endif -%}
@@ -86,9 +88,11 @@
     -#}
     {%- set where = config.get('where', '') -%}
     {%- if where -%}
+        {#- Battery windows read the storage table, not the view battery_telemetry over it: max() there
+            is one index probe. -#}
         {%- set windows = {
-            '__battery_test_window_ms__': ('battery_telemetry', 'measured_at', 'battery_test_window_hours', true),
-            '__battery_test_window__': ('battery_telemetry', 'measured_at', 'battery_test_window_hours', false),
+            '__battery_test_window_ms__': ('intermediate.int_batteries__telemetry_scaled', 'measured_at', 'battery_test_window_hours', true),
+            '__battery_test_window__': ('intermediate.int_batteries__telemetry_scaled', 'measured_at', 'battery_test_window_hours', false),
             '__device_test_window__': ('fct_device_energy_hourly', 'hour_start', 'device_test_window_hours', false),
             '__circuit_built_loaded_at__': ('fct_circuit_usage_hourly', 'loaded_at', none, false),
             '__device_built_loaded_at__': ('fct_device_readings', 'loaded_at', none, false),

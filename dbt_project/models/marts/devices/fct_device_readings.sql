@@ -6,7 +6,8 @@
     utc_offset_minutes tells the two local 02:00 hours of a DST autumn night apart.
     Append-only like its source (the loader never rewrites a reading): a run adds the readings of the loads
     that ended since the newest loaded_at it holds (macro loaded_since_last_build), skipping any it holds
-    already. Never fully refreshed: retention may have removed the source rows of older readings.
+    already. Never fully refreshed: retention may have removed the source rows of older readings. A btree
+    on loaded_at makes "the newest load held" one index probe for this model, the rollups and the tests.
 -#}
 {{
     config(
@@ -16,7 +17,7 @@
         full_refresh=false,
         post_hook=[
             "{{ time_series_storage(this, 'local_measured_at', ['device_id'], var('device_chunk_interval'), var('device_compress_after'), ['device_id', 'local_measured_at', 'measured_at']) }}",
-            "{{ ensure_index(this, ['loaded_at'], using='brin') }}",
+            "{{ ensure_index(this, ['loaded_at']) }}",
             "{{ device_retention_policy(this, 'local_measured_at', var('device_retention_raw_days')) }}",
         ],
     )
