@@ -22,9 +22,10 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
-# The ADBC COPY converts one parquet row group at a time and only then sends it: with large row groups
-# the server waits for the client (ClientRead) ~8% of the COPY; with 20k rows it is kept busy.
-os.environ.setdefault("DATA_WRITER__ROW_GROUP_SIZE", "20000")
+# Parquet files are read back in batches by the binary COPY (ingest/binary_copy.py), which encodes the
+# next batch while one is sent, so the server is kept busy whatever the row groups; 100k-row groups
+# cost less to write and read than 20k-row ones (each has its own dictionaries and statistics).
+os.environ.setdefault("DATA_WRITER__ROW_GROUP_SIZE", "100000")
 
 
 @dataclass(frozen=True)
