@@ -1,10 +1,10 @@
 """dlt's parquet load files into PostgreSQL by `COPY ... FROM STDIN (FORMAT binary)`, encoded by Arrow.
 
 dlt's own parquet job (ADBC) converts every field of every row in a per-field C++ loop and the server
-waits on it; here each column is turned into its binary COPY fields by Arrow compute kernels (a length
-prefix and big-endian bytes per value, no Python per row), the columns are joined into rows, and the
-rows' bytes are written as they are, while the next batch is encoded in a thread. The server does the
-same work as for any plain COPY in binary format.
+waits on it; here numpy lays out the fixed-width fields (lengths, numbers, times: big-endian) and one
+Arrow join per batch puts them and the strings' bytes in row order, no Python per row. The rows' bytes
+go to the server as they are (psycopg 3) while the next batch is read and encoded in a thread. The
+server does the same work as for any plain COPY in binary format.
 
 Only the types the raw tables use are encoded (text, bigint, double, boolean, timestamptz, and Arrow
 dictionaries of them), and only into columns of that type; any other file goes to dlt's ADBC job.
@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dlt.common.destination.client import HasFollowupJobs, LoadJob, RunnableLoadJob
+from dlt.common.destination.exceptions import DestinationTerminalException
 from dlt.common.storages.load_package import ParsedLoadJobFileName
 from dlt.destinations.impl.postgres.factory import postgres
 from dlt.destinations.impl.postgres.postgres import PostgresClient
@@ -178,33 +179,30 @@ def encoded(path: str) -> Iterator[pa.Buffer]:
     yield pa.py_buffer(TRAILER)
 
 
-class _Chunks:
-    """A file-like view of the encoded chunks for psycopg2's copy_expert (it calls read() until empty)."""
-
-    def __init__(self, chunks: Iterator[pa.Buffer]) -> None:
-        self._chunks = chunks
-
-    def read(self, _size: int = -1) -> bytes:
-        for chunk in self._chunks:
-            if chunk.size:
-                return chunk.to_pybytes()
-        return b""
-
-
 class BinaryCopyJob(RunnableLoadJob, HasFollowupJobs):
     def __init__(self, file_path: str) -> None:
         super().__init__(file_path)
         self._job_client: PostgresClient = None  # type: ignore[assignment]
 
     def run(self) -> None:
+        import psycopg
+
         sql_client = self._job_client.sql_client
         names = pq.read_schema(self._file_path).names
         columns = ", ".join(sql_client.escape_column_name(n) for n in names)
-        table = sql_client.make_qualified_table_name(self.load_table_name)
-        with sql_client.begin_transaction(), sql_client.native_connection.cursor() as cursor:
-            cursor.copy_expert(
-                f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)", _Chunks(encoded(self._file_path))
-            )
+        table = sql_client.make_qualified_table_name(self.load_table_name)  # staging or final dataset
+        # psycopg 3 on a connection of its own (as dlt's ADBC job has): it takes Arrow's buffers as they
+        # are and sends without the GIL; psycopg2's copy_expert wants a copy of each chunk as bytes.
+        url = self._job_client.config.credentials.to_native_representation()
+        query = f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)"
+        try:
+            with psycopg.connect(url) as conn, conn.cursor() as cursor, cursor.copy(query) as copy:
+                for chunk in encoded(self._file_path):
+                    copy.write(memoryview(chunk))
+            # leaving `psycopg.connect` committed the COPY (or rolled it back on an error)
+        except (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError) as exc:
+            # the same file would fail again: fail the job now instead of letting dlt retry it
+            raise DestinationTerminalException(f"COPY into {table}: {exc}") from exc
 
 
 class GridhousePostgresClient(PostgresClient):
