@@ -50,7 +50,8 @@ VENDORS = {
     )
 }
 
-# parquet goes through ADBC (COPY BINARY), the fast path; insert_values works everywhere (PGlite has no COPY).
+# parquet goes through a binary COPY (ingest/binary_copy.py), the fast path; insert_values works everywhere
+# (PGlite has no COPY).
 FILE_FORMATS = ("parquet", "csv", "insert_values")
 
 
