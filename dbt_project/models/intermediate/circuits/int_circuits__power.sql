@@ -21,6 +21,7 @@ final as (
         power.duid,
         power.circuit_number,
         power.measured_at,
+        power.timestamp_iso,
         power.power_w,
         power.loaded_at
     from power

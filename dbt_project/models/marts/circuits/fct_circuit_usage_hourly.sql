@@ -46,10 +46,19 @@ recompute_from as (
 
 samples as (
 
+    -- Nothing to recompute: no scan at all. Otherwise the samples from max_gap before the first hour,
+    -- found through the raw key: an ISO time's local date is within a day of its UTC date, so the text
+    -- bound a day earlier keeps every wanted row and lets the index skip the older ones.
     select power.*
     from power
     where
-        power.measured_at
+        (select recompute_from.hour_start from recompute_from) is not null
+        and power.timestamp_iso >= to_char(
+            ((select recompute_from.hour_start from recompute_from) - interval '{{ max_gap }} seconds')
+            at time zone 'UTC' - interval '1 day',
+            'YYYY-MM-DD'
+        )
+        and power.measured_at
         >= (select recompute_from.hour_start from recompute_from) - interval '{{ max_gap }} seconds'
         and power.loaded_at < {{ unfinished_loads_start('circuits') }}
 
