@@ -27,9 +27,9 @@ test: $(STAMP) $(PGLITE)
 	$(BIN)/python -m pytest
 
 # Benchmarks print every timing next to a baseline measured in the same run, as one table, and write
-# bench/results/bench.json (see README "Benchmarks"). SCALE=2 doubles the simulated fleet.
+# bench/results/bench.json (see README "Benchmarks"). SCALE=3 doubles the default fleet (1.5).
 bench: $(STAMP) $(PGLITE)
-	SCALE=$(or $(SCALE),1) $(BIN)/python -m bench.run
+	SCALE=$(SCALE) $(BIN)/python -m bench.run
 
 clean:
 	-$(BIN)/gridhouse db stop
