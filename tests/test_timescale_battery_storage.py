@@ -1,6 +1,6 @@
 """TimescaleDB tier: compressed battery_telemetry meets issue #7's storage goal and reads back exactly.
 
-The bench's storage fleet (6 batteries x 7 days at a minute, bench/storage.py), clean (no simulator
+Six batteries x 7 days at a minute (the bench's storage step, bench/storage.py, measures nine), clean (no simulator
 events), plus points the scaled integers cannot hold, is inserted into the raw table on a PGlite
 TimescaleDB (deploy/pglite). After building battery_telemetry and compressing every chunk, the
 hypertable (table, TOAST, indexes, emptied chunks) must take at most 0.10 of the raw JSON bytes per point,
@@ -17,7 +17,7 @@ import pytest
 from conftest import rows, scalar
 
 from bench.harness import SEED, START
-from bench.storage import STORAGE_SELECT, STORE, TIMESCALE_BATTERIES, TIMESCALE_DAYS, raw_json_bytes_per_point
+from bench.storage import STORAGE_SELECT, STORE, TIMESCALE_DAYS, raw_json_bytes_per_point
 from ingest.db import Connection
 
 GOAL = 0.10
@@ -66,7 +66,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tree,
         seed=SEED,
         families="batteries",
-        batteries=TIMESCALE_BATTERIES,
+        batteries=6,  # the bench measures 9; 6 already meet the goal and keep this test short
         days=TIMESCALE_DAYS,
         start=START,
         events=False,
