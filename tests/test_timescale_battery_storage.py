@@ -1,8 +1,8 @@
 """TimescaleDB tier: compressed battery_telemetry meets issue #7's storage goal and reads back exactly.
 
-Six batteries x 7 days at a minute (the bench's storage step, bench/storage.py, measures nine), clean (no simulator
-events), plus points the scaled integers cannot hold, is inserted into the raw table on a PGlite
-TimescaleDB (deploy/pglite). After building battery_telemetry and compressing every chunk, the
+Six batteries x 7 days at a minute (the bench's storage step, bench/storage.py, measures nine), clean
+(no simulator events), plus points the scaled integers cannot hold, is inserted into the raw table on a
+PGlite TimescaleDB (deploy/pglite). After building battery_telemetry and compressing every chunk, the
 hypertable (table, TOAST, indexes, emptied chunks) must take at most 0.10 of the raw JSON bytes per point,
 and every value read through the view must equal, as a double, the one parsed here from the JSON.
 """
