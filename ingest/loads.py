@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from ingest.db import Connection
@@ -42,14 +43,15 @@ def ensure_log(db, dataset: str) -> None:  # noqa: ANN001 - a psycopg connection
 
 @contextlib.contextmanager
 def logged_load(conn: Connection, dataset: str) -> Iterator[LoadStamp]:
-    """Hold the vendor's load lock and its log row for one load; yields the load's `_loaded_at`."""
+    """Hold the vendor's load lock and its log row for one load; yields the load's `_loaded_at`.
+    The log table exists: ensure_raw_tables() made it with the vendor's raw tables."""
     from psycopg import sql
 
     log = sql.SQL("{}.{}").format(sql.Identifier(dataset), sql.Identifier(TABLE))
+    lock = f"gridhouse load {dataset}"
     with conn.connect(autocommit=True) as db:
-        db.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (f"gridhouse load {dataset}",))
+        db.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (lock,))
         try:
-            ensure_log(db, dataset)
             db.execute(
                 sql.SQL(
                     "update {} set status = 'abandoned', finished_at = clock_timestamp() "
@@ -78,15 +80,15 @@ def logged_load(conn: Connection, dataset: str) -> Iterator[LoadStamp]:
                     (status, stamp.files, stamp.read, stamp.loaded, stamp.quarantined, loaded_at),
                 )
         finally:
-            db.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (f"gridhouse load {dataset}",))
+            db.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (lock,))
 
 
+@dataclass
 class LoadStamp:
     """One load's `_loaded_at` and, once it ends, its counts for the log."""
 
-    def __init__(self, loaded_at: datetime) -> None:
-        self.loaded_at = loaded_at
-        self.files: int | None = None
-        self.read: int | None = None
-        self.loaded: int | None = None
-        self.quarantined: int | None = None
+    loaded_at: datetime
+    files: int | None = None
+    read: int | None = None
+    loaded: int | None = None
+    quarantined: int | None = None

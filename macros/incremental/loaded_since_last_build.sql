@@ -20,8 +20,6 @@
         ended load on a full build). Rows of a load still running wait for the next build. -#}
     {{ loaded_at }} < {{ unfinished_loads_start(source_name) }}
     {%- if is_incremental() %}
-        and {{ loaded_at }} > (
-            select coalesce(max(built.loaded_at), '-infinity'::timestamptz) from {{ this }} as built
-        )
+        and {{ loaded_at }} > {{ lookback_start(this, 'loaded_at', 0) }}
     {%- endif %}
 {%- endmacro %}

@@ -99,11 +99,8 @@
             {{ source_time }} >= (
                 select {{ rollup_bucket(width, 'min(fresh.' ~ source_time ~ ')') }}
                 from {{ source }} as fresh
-                where fresh.loaded_at > (
-                        -- an empty rollup (built before the first load) takes everything
-                        select coalesce(max(built.loaded_at), '-infinity'::timestamptz)
-                        from {{ this }} as built
-                    )
+                -- an empty rollup (built before the first load) takes everything
+                where fresh.loaded_at > {{ lookback_start(this, 'loaded_at', 0) }}
             )
             and {{ source_time }} >= {{ rollup_safe_start(source, source_time, width) }}
     {%- endif -%}
