@@ -1,6 +1,7 @@
-"""battery_telemetry's incremental run: a re-run writes nothing, late points inside the lookback land,
-changed values are replaced, and the storage (int_batteries__telemetry_scaled, which the battery_telemetry
-view reads) is the plain-PostgreSQL one (deduplicated btrees on measured_at and on the series)."""
+"""battery_telemetry's incremental run: a re-run writes nothing, late points of a new load land whatever
+their age, values changed by a logged fix are replaced, and the storage (int_batteries__telemetry_scaled,
+which the battery_telemetry view reads) is the plain-PostgreSQL one (deduplicated btrees on measured_at
+and on the series)."""
 
 from __future__ import annotations
 
@@ -37,13 +38,18 @@ def test_rerun_changes_nothing_and_late_points_land(battery_db):
     build_fixture_batteries(battery_db, "--select", "battery_telemetry")
     assert _snapshot(battery_db) == before  # same rows, same tuple versions: nothing rewritten
 
-    # A late point inside the lookback (between two known points) and a new one after the last.
+    # A late point between two known points, one 30 days older than every point held (far outside
+    # battery_lookback_hours: the load log, not a time window, decides what is new) and one after the last.
+    month_ms = 30 * 86_400_000
     add_points(
-        battery_db, HEERLEN, "StateOfChargePercentage", [(FIRST_MS + 1000, 94.5), (LAST_MS + 4000, 80.0)]
+        battery_db,
+        HEERLEN,
+        "StateOfChargePercentage",
+        [(FIRST_MS + 1000, 94.5), (FIRST_MS - month_ms, 90.0), (LAST_MS + 4000, 80.0)],
     )
     build_fixture_batteries(battery_db, "--select", "battery_telemetry")
     after = _snapshot(battery_db)
-    assert len(after) == 377
+    assert len(after) == 378
     unchanged = {r[1:] for r in before}
     assert {r[1:] for r in after} - unchanged == {
         (HEERLEN, "StateOfChargePercentage", *point)
@@ -57,11 +63,16 @@ def test_rerun_changes_nothing_and_late_points_land(battery_db):
 
 
 def test_changed_value_replaces_the_old_one(battery_db):
-    with battery_db.connect() as db:
+    """The loader never rewrites a raw row (a key loaded before is skipped), so a value changes in raw only
+    by a fix made by hand; stamped as a load of its own, the next build replaces the stored point."""
+    from ingest.loads import logged_load
+
+    before = _snapshot(battery_db)
+    with logged_load(battery_db, "raw_batteries") as stamp, battery_db.connect() as db:
         db.execute(
-            "update raw_batteries.telemetry set value = 42 where device_id = %s "
+            "update raw_batteries.telemetry set value = 42, _loaded_at = %s where device_id = %s "
             "and series_name = 'StateOfChargePercentage' and epoch_ms = %s",
-            (HEERLEN, LAST_MS),
+            (stamp.loaded_at, HEERLEN, LAST_MS),
         )
     build_fixture_batteries(battery_db, "--select", "battery_telemetry")
     got = rows(
@@ -72,6 +83,15 @@ def test_changed_value_replaces_the_old_one(battery_db):
     )
     assert got == [(42.0,)]
     assert scalar(battery_db, "select count(*) from marts.battery_telemetry") == 375
+    # Only that point was written again.
+    changed = {r for r in _snapshot(battery_db)} - set(before)
+    assert [r[1:] for r in changed] == [
+        (
+            HEERLEN,
+            "StateOfChargePercentage",
+            *rows(battery_db, "select to_timestamp(%s / 1000.0), 42.0::float8", (LAST_MS,))[0],
+        )
+    ]
 
 
 def test_plain_postgres_storage_is_time_btree_plus_series_btree(battery_db):
@@ -116,3 +136,26 @@ def test_series_and_window_lookups_use_the_indexes(battery_db):
     # Through the view: the planner inlines it, so both reach the storage table's indexes.
     assert "int_batteries__telemetry_scaled_asset_id_metric_idx" in series_plan, series_plan
     assert "int_batteries__telemetry_scaled_measured_at_idx" in window_plan, window_plan
+
+
+def test_a_build_leaves_a_running_load_for_the_next_build(battery_db):
+    from ingest.loads import logged_load
+
+    before = _snapshot(battery_db)
+    # A load that has committed some rows and is still running (it holds the load lock) when dbt starts.
+    with logged_load(battery_db, "raw_batteries") as stamp:
+        with battery_db.connect() as db:
+            db.cursor().executemany(
+                "insert into raw_batteries.telemetry (device_id, series_name, epoch_ms, value, _source_file, "
+                "_loaded_at, _dlt_load_id) values (%s, 'StateOfChargePercentage', %s, %s, 'test', %s, 'test')",
+                [
+                    (HEERLEN, LAST_MS + 4000, 80.0, stamp.loaded_at),
+                    (HEERLEN, LAST_MS + 8000, 79.5, stamp.loaded_at),
+                ],
+            )
+        build_fixture_batteries(battery_db, "--select", "battery_telemetry")
+        assert _snapshot(battery_db) == before
+
+    build_fixture_batteries(battery_db, "--select", "battery_telemetry")
+    assert len(_snapshot(battery_db)) == len(before) + 2
+    assert scalar(battery_db, f"select count(*) from {STORE} where loaded_at = %s", (stamp.loaded_at,)) == 2

@@ -82,10 +82,13 @@ def load_fixture_batteries(conn: Connection, fixtures: Path) -> None:
 
 
 def add_points(conn: Connection, asset_id: str, series: str, points: list[tuple[int, float]]) -> None:
-    """Append telemetry points to raw as the loader would (a late or new vendor file)."""
-    with conn.connect() as db:
+    """Append telemetry points to raw as the loader would (a late or new vendor file): one logged load."""
+    from ingest.loads import logged_load
+
+    with logged_load(conn, "raw_batteries") as stamp, conn.connect() as db:
         db.cursor().executemany(
             "insert into raw_batteries.telemetry (device_id, series_name, epoch_ms, value, _source_file, "
-            "_loaded_at, _dlt_load_id) values (%s, %s, %s, %s, 'test', now(), 'test')",
-            [(asset_id, series, t, v) for t, v in points],
+            "_loaded_at, _dlt_load_id) values (%s, %s, %s, %s, 'test', %s, 'test')",
+            [(asset_id, series, t, v, stamp.loaded_at) for t, v in points],
         )
+        stamp.files, stamp.read, stamp.loaded, stamp.quarantined = 1, len(points), len(points), 0

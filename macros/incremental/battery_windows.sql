@@ -34,6 +34,24 @@
 {%- endmacro %}
 
 
+{% macro battery_load_bounds() -%}
+    {#-
+        int_batteries__telemetry_scaled's loads to take in (loads_to_take_in): `built_through` is the
+        loaded_at of the newest point held (one index probe, where max(loaded_at) would read the whole
+        table; a later load that brought only older points is read again, and nothing it holds is written
+        twice). Adds `first_epoch_ms`, the earliest point in epoch milliseconds, which prunes the raw key.
+    -#}
+    {%- set loads = loads_to_take_in(
+        'batteries',
+        ref('stg_batteries__telemetry'),
+        'measured_at',
+        built_through='select (select loaded_at from ' ~ this ~ ' order by measured_at desc limit 1)',
+    ) -%}
+    {%- do loads.update({'first_epoch_ms': epoch_ms_from(loads.first)}) -%}
+    {{- return(loads) -}}
+{%- endmacro %}
+
+
 {% macro epoch_ms_from(timestamp_sql) -%}
     {#- SQL bigint: epoch milliseconds of a timestamptz expression, the smallest bigint for -infinity. -#}
     (
@@ -129,7 +147,16 @@
     {%- set source = arg_dict["temp_relation"] -%}
     {%- set predicates = [] -%}
     {%- for predicate in arg_dict["incremental_predicates"] or [] -%}
-        {%- do predicates.append(predicate | replace('__this__', target | string)) -%}
+        {#- A namespace: a plain set inside the inner loop would not outlive it. -#}
+        {%- set bound = namespace(sql=predicate | replace('__this__', target | string)) -%}
+        {#- __source_min__<column>: the smallest value of that column in the rows being written (a
+            literal, so the planner prunes by index or chunk; null, deleting nothing, when there are none) -#}
+        {%- for column in modules.re.findall('__source_min__(\\w+)', bound.sql) -%}
+            {%- set smallest = run_query('select min(' ~ adapter.quote(column) ~ ') from ' ~ source).columns[0].values()[0] -%}
+            {%- set literal = 'null' if smallest is none else (timestamptz_literal(smallest) if smallest.isoformat is defined else smallest | string) -%}
+            {%- set bound.sql = bound.sql | replace('__source_min__' ~ column, literal) -%}
+        {%- endfor -%}
+        {%- do predicates.append(bound.sql) -%}
     {%- endfor -%}
     {%- if not predicates -%}
         {{ exceptions.raise_compiler_error("the window strategy needs incremental_predicates: the window") }}

@@ -6,22 +6,25 @@
     (macros/timescale/scaled_values.sql): lossless, and on TimescaleDB 2.5x smaller compressed than the
     double (delta-of-delta + simple-8b instead of Gorilla XOR, docs/scaling.md).
 
-    Incremental: a run re-reads staging from `battery_lookback_hours` before the newest point held (late
-    data), bounded on the raw epoch_ms so the raw table's index prunes, and replaces only points that are
-    new or changed. The delete of the replaced points is bounded by the same window
-    (incremental_predicates), so nothing scans the history. Storage: on TimescaleDB a compressed
+    Incremental: a run reads the loads that ended since the newest load it holds (the load log,
+    ingest/loads.py; `loaded_at` is the load's stamp), so a run with nothing new reads nothing and late
+    points of any age land (battery_load_bounds, looked up when the model compiles). Only points that
+    are new or changed are written; the anti-join and the delete of replaced points are bounded by the
+    earliest point the new loads bring (incremental_predicates: `__source_min__measured_at` is taken
+    from the rows being written), so nothing scans the history. Storage: on TimescaleDB a compressed
     hypertable (time_series_storage; unit and decimals are constant per series, so they are segmentby
-    columns too and cost nothing per point); on plain PostgreSQL a btree on measured_at (the windows, the
-    newest point) and one on (asset_id, metric) (one series' history), both deduplicated: a unique
-    (asset_id, metric, measured_at) btree would be 85 % of the table (docs/scaling.md).
+    columns too and cost nothing per point; loaded_at is constant over long runs); on plain PostgreSQL
+    a btree on measured_at (the windows, the newest point) and one on (asset_id, metric) (one series'
+    history), both deduplicated: a unique (asset_id, metric, measured_at) btree would be 85 % of the
+    table (docs/scaling.md).
 -#}
-{%- set window_start = lookback_start(this, 'measured_at') -%}
+{%- set bounds = battery_load_bounds() -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='window',
         unique_key=['asset_id', 'metric', 'measured_at'],
-        incremental_predicates=["DBT_INTERNAL_DEST.measured_at >= " ~ lookback_start('__this__', 'measured_at')],
+        incremental_predicates=["DBT_INTERNAL_DEST.measured_at >= __source_min__measured_at"],
         on_schema_change='fail',
         post_hook=[
             "{% if timescale_enabled() %}{{ time_series_storage(
@@ -54,12 +57,17 @@ points as (
         unit::text as unit,
         {{ decimals_for('unit', var('battery_value_decimals')) }} as value_decimals,
         measured_at,
-        value
+        value,
+        loaded_at
     from telemetry
-    {% if is_incremental() %}
-        -- Late data: re-read everything from the lookback window before the newest point already held.
-        where epoch_ms >= {{ epoch_ms_from(window_start) }}
-    {% endif %}
+    -- Loads that have ended (a load still running waits for the next build) and, on an incremental run,
+    -- ended after the newest load held; the earliest point they bring bounds the raw key too.
+    where
+        loaded_at < {{ bounds.ended_before }}
+        {% if is_incremental() %}
+            and loaded_at > {{ bounds.built_through }}
+            and epoch_ms >= {{ bounds.first_epoch_ms }}
+        {% endif %}
 
 ),
 
@@ -72,7 +80,8 @@ scaled as (
         value_decimals,
         measured_at,
         {{ scaled_integer('value', 'value_decimals') }} as value_scaled,
-        {{ scaled_remainder('value', 'value_decimals') }} as value_exact
+        {{ scaled_remainder('value', 'value_decimals') }} as value_exact,
+        loaded_at
     from points
 
 ),
@@ -80,6 +89,10 @@ scaled as (
 changed as (
 
     -- A point already held as the same unit and stored value is not written again: a re-run changes nothing.
+    -- The series is compared with `is not distinct from` (the columns are not null: the same test as `=`),
+    -- which no index serves: the raw table's statistics do not know the newest loads yet, so the planner
+    -- may probe once per new point, and it must probe the measured_at index (a few points per instant),
+    -- never the series index (the whole series each time).
     select scaled.*
     from scaled
     {% if is_incremental() %}
@@ -87,10 +100,10 @@ changed as (
                 select 1
                 from {{ this }} as held
                 where
-                    held.measured_at >= {{ window_start }}
-                    and held.asset_id = scaled.asset_id
-                    and held.metric = scaled.metric
+                    held.measured_at >= {{ bounds.first }}
                     and held.measured_at = scaled.measured_at
+                    and held.asset_id is not distinct from scaled.asset_id
+                    and held.metric is not distinct from scaled.metric
                     and held.unit = scaled.unit
                     and held.value_decimals = scaled.value_decimals
                     and held.value_scaled is not distinct from scaled.value_scaled

@@ -4,11 +4,12 @@
     Integration: macros/energy/held_power.sql (last value carried forward, gaps > var('max_gap_seconds')
     contribute nothing). A hold that crosses the hour boundary is split between the two hours.
     Incremental: takes in the loads that ended since the newest loaded_at it holds (macro
-    loaded_since_last_build; a load still running waits for the next build) and recomputes every hour from
-    the one var('max_gap_seconds') before their earliest sample (a late file of any age; the hold of the
-    sample before it may now end at it), reading max_gap_seconds further back so a hold into that hour is
-    counted. Only that window goes through the window functions: an incremental run costs the new hours,
-    not the history (docs/scaling.md).
+    loads_to_take_in, looked up when the model compiles; a load still running waits for the next build)
+    and recomputes every hour from the one var('max_gap_seconds') before their earliest sample (a late
+    file of any age; the hold of the sample before it may now end at it), reading max_gap_seconds further
+    back so a hold into that hour is counted. The bounds are literals, so the planner reads the samples
+    through the raw key instead of the whole table, and only that window goes through the window
+    functions: an incremental run costs the new hours, not the history (docs/scaling.md).
 -#}
 {{
     config(
@@ -19,7 +20,9 @@
     )
 }}
 {%- set max_gap = var('max_gap_seconds') %}
--- depends_on: {{ ref('stg_circuits__power') }}
+{%- set loads = loads_to_take_in('circuits', ref('stg_circuits__power'), 'measured_at') %}
+{#- The first hour to recompute: the one max_gap before the earliest new sample (null: nothing new). -#}
+{%- set recompute_from = "date_trunc('hour', " ~ loads.first ~ " - interval '" ~ max_gap ~ " seconds')" %}
 
 with
 
@@ -29,38 +32,22 @@ power as (
 
 ),
 
-recompute_from as (
-
-    -- A full build starts at the first sample; an incremental one at the hour max_gap before the first
-    -- sample of the loads that ended since the previous build (none: nothing to recompute).
-    {% if is_incremental() %}
-        select date_trunc('hour', min(loaded.measured_at) - interval '{{ max_gap }} seconds') as hour_start
-        from {{ ref('stg_circuits__power') }} as loaded
-        where {{ loaded_since_last_build('circuits') }}
-    {% else %}
-        select date_trunc('hour', min(power.measured_at)) as hour_start
-        from power
-    {% endif %}
-
-),
-
 samples as (
 
-    -- Nothing to recompute: no scan at all. Otherwise the samples from max_gap before the first hour,
-    -- found through the raw key: an ISO time's local date is within a day of its UTC date, so the text
-    -- bound a day earlier keeps every wanted row and lets the index skip the older ones.
+    -- Every sample of the loads that have ended (a full build), or those from max_gap before the first
+    -- hour to recompute, found through the raw key: an ISO time's local date is within a day of its UTC
+    -- date, so the text bound a day earlier keeps every wanted row and lets the index skip the older ones.
     select power.*
     from power
     where
-        (select recompute_from.hour_start from recompute_from) is not null
-        and power.timestamp_iso >= to_char(
-            ((select recompute_from.hour_start from recompute_from) - interval '{{ max_gap }} seconds')
-            at time zone 'UTC' - interval '1 day',
-            'YYYY-MM-DD'
-        )
-        and power.measured_at
-        >= (select recompute_from.hour_start from recompute_from) - interval '{{ max_gap }} seconds'
-        and power.loaded_at < {{ unfinished_loads_start('circuits') }}
+        power.loaded_at < {{ loads.ended_before }}
+        {% if is_incremental() %}
+            and power.timestamp_iso >= to_char(
+                ({{ recompute_from }} - interval '{{ max_gap }} seconds') at time zone 'UTC' - interval '1 day',
+                'YYYY-MM-DD'
+            )
+            and power.measured_at >= {{ recompute_from }} - interval '{{ max_gap }} seconds'
+        {% endif %}
 
 ),
 
@@ -158,8 +145,9 @@ final as (
     from combined
     inner join circuits
         on combined.circuit_id = circuits.circuit_id
-    cross join recompute_from
-    where combined.hour_start >= recompute_from.hour_start
+    {% if is_incremental() %}
+        where combined.hour_start >= {{ recompute_from }}
+    {% endif %}
 
 )
 
