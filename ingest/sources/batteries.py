@@ -22,7 +22,16 @@ from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.remote import UrlInput, asset_pages, is_url
-from ingest.sources.base import Parsed, Planned, Rows, TableSpec, describe, is_number, vendor_source
+from ingest.sources.base import (
+    Parsed,
+    Planned,
+    Rows,
+    TableSpec,
+    describe,
+    is_number,
+    repeated,
+    vendor_source,
+)
 from ingest.sources.marks import SeriesCodes, series_name
 
 # The unit lives only in the series name: <Quantity><Suffix>[-<meter point>]. The suffix table is the
@@ -166,10 +175,10 @@ def _telemetry_table(
     values = np.concatenate([v for _, _, v in segments]) if segments else np.empty(0, np.float64)
     row_codes = np.repeat(np.array(codes, np.int64), counts)
     series_names = pa.DictionaryArray.from_arrays(
-        pa.array(row_codes.astype(np.int32), pa.int32()), pa.array(list(code_of), pa.string())
-    ).dictionary_decode()
-    columns = {
-        "device_id": pa.repeat(pa.scalar(doc.stem, pa.string()), n),
+        pa.array(row_codes.astype(np.int32), pa.int32()), pa.array(list(code_of), pa.string()), safe=False
+    )
+    columns = {  # the strings as dictionaries: each distinct value stored, written and encoded once
+        "device_id": repeated(doc.stem, n),
         "series_name": series_names,
         "epoch_ms": epochs,
         "value": values,
