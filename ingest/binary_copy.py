@@ -12,7 +12,9 @@ dictionaries of them), and only into columns of that type; any other file goes t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -205,11 +207,187 @@ class BinaryCopyJob(RunnableLoadJob, HasFollowupJobs):
             raise DestinationTerminalException(f"COPY into {table}: {exc}") from exc
 
 
+class EarlyCopy:
+    """The new rows of one append table, sent by binary COPY while the load is still parsing its files.
+
+    The loader parses (dlt's extract) before dlt's load step can start, and the server would wait for
+    it. Here each document's rows go to the server as soon as they are parsed, in a transaction of
+    their own that stays open: dlt still writes them to its load package as ever, and the load job for
+    that file (EarlyCopyJob) only commits what was sent when it covers exactly the file's rows and
+    columns. Otherwise, or when the COPY failed, the transaction is rolled back and the file is loaded
+    by its own COPY: the package stays the one record of the load (a retried or restarted load reads
+    it), the early COPY only saves time.
+    """
+
+    def __init__(self, connect: Callable[[], Any], dataset: str, table: str) -> None:
+        self.dataset, self.table = dataset, table
+        self.load_id: str | None = None
+        self.names: list[str] = []
+        self.rows = 0
+        self._connect = connect
+        self._conn: Any = None
+        self._queue: queue.SimpleQueue[pa.Table | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._closed = self._cancelled = False
+
+    def send(self, table: pa.Table, load_id: str) -> None:
+        """Queue a parsed table's rows (every table of one load has the same columns)."""
+        if self._closed or not table.num_rows:
+            return
+        if self._thread is None:
+            self.load_id, self.names = load_id, [*table.schema.names, "_dlt_load_id"]
+            self._thread = threading.Thread(target=self._run, name=f"early-copy-{self.table}", daemon=True)
+            self._thread.start()
+        elif table.schema.names != self.names[:-1] or load_id != self.load_id:
+            self.abandon()  # not one set of columns: leave every row to the file's own COPY
+            return
+        self.rows += table.num_rows
+        self._queue.put(table)
+
+    def close(self) -> None:
+        """No more rows: the COPY ends once the server has the rows queued so far."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+
+    def covers(self, file_path: str, load_id: str) -> bool:
+        """Whether the rows sent are exactly the rows and columns of this load file."""
+        if self._thread is None or self._error is not None or load_id != self.load_id:
+            return False
+        metadata = pq.read_metadata(file_path)
+        return metadata.num_rows == self.rows and sorted(metadata.schema.names) == sorted(self.names)
+
+    def commit(self) -> None:
+        """Wait for the COPY to end and commit it; raises what failed the COPY (nothing committed)."""
+        self.close()
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        try:
+            self._conn.commit()
+        finally:
+            self._conn.close()
+
+    def abandon(self) -> None:
+        """Roll back whatever was sent (the file's own COPY loads those rows)."""
+        self._cancelled = True
+        self.close()
+        if self._thread is not None:
+            self._thread.join()
+        if self._conn is not None and not self._conn.closed:
+            self._conn.rollback()
+            self._conn.close()
+
+    def _batches(self) -> Iterator[pa.Table]:
+        """The queued tables, BATCH_ROWS rows at a time: a document's few thousand rows would cost the
+        encoder more calls, each taking the interpreter from the parser."""
+        pending: list[pa.Table] = []
+        rows = 0
+        while (table := self._queue.get()) is not None:
+            if self._cancelled:
+                pending, rows = [], 0
+                continue
+            pending.append(table)
+            rows += table.num_rows
+            if rows >= BATCH_ROWS:
+                yield pa.concat_tables(pending).combine_chunks()
+                pending, rows = [], 0
+        if pending and not self._cancelled:
+            yield pa.concat_tables(pending).combine_chunks()
+
+    def _run(self) -> None:
+        from psycopg import sql
+        from psycopg.copy import QueuedLibpqWriter
+
+        load_id = pa.DictionaryArray.from_arrays(pa.array([0], pa.int32()), pa.array([self.load_id]))
+        query = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT binary)").format(
+            sql.Identifier(self.dataset),
+            sql.Identifier(self.table),
+            sql.SQL(", ").join(sql.Identifier(n) for n in self.names),
+        )
+        try:
+            self._conn = self._connect()
+            # a safety net: should the load step never claim these rows, nothing stays locked for long
+            self._conn.execute("set idle_in_transaction_session_timeout = '120s'")
+            # the rows are encoded here while psycopg sends the previous ones from a thread of its own
+            with self._conn.cursor() as cursor, cursor.copy(query, writer=QueuedLibpqWriter(cursor)) as copy:
+                copy.write(HEADER)
+                for table in self._batches():
+                    ids = load_id.take(pa.array(np.zeros(table.num_rows, np.int32)))
+                    for batch in table.append_column("_dlt_load_id", ids).to_batches():
+                        copy.write(memoryview(encode_batch(batch)))
+                copy.write(TRAILER)
+        except Exception as exc:  # noqa: BLE001 - reported to the load job, which loads the file itself
+            self._error = exc
+            self._closed = True
+            if self._conn is not None and not self._conn.closed:
+                self._conn.rollback()  # now: a lock held until the load step would stall dlt's DDL
+                self._conn.close()
+
+
+# Early COPYs of the loads running in this process, by (dataset, table): EarlyCopies adds them,
+# GridhousePostgresClient takes each for the first load file of its table.
+EARLY_COPIES: dict[tuple[str, str], EarlyCopy] = {}
+
+
+class EarlyCopies:
+    """The early COPYs of one load, a table each, fed by the vendor's walk (ingest/sources/base.py)."""
+
+    def __init__(self, connect: Callable[[], Any], dataset: str) -> None:
+        self.dataset = dataset
+        self._connect = connect
+        self._copies: dict[str, EarlyCopy] = {}
+
+    def send(self, table_name: str, table: pa.Table) -> None:
+        import dlt
+
+        early = self._copies.get(table_name)
+        if early is None:
+            early = self._copies[table_name] = EarlyCopy(self._connect, self.dataset, table_name)
+            EARLY_COPIES[(self.dataset, table_name)] = early
+        early.send(table, dlt.current.load_package_state()["load_id"])
+
+    def close(self) -> None:
+        """Every row is parsed: the COPYs end and wait for their load jobs."""
+        for early in self._copies.values():
+            early.close()
+
+    def abandon(self) -> None:
+        """The load is over: roll back what no load job committed."""
+        for name, early in self._copies.items():
+            if EARLY_COPIES.get((self.dataset, name)) is early:
+                del EARLY_COPIES[(self.dataset, name)]
+            early.abandon()
+
+
+class EarlyCopyJob(BinaryCopyJob):
+    """Commits the rows an EarlyCopy sent; the file's own COPY when that COPY failed."""
+
+    def __init__(self, file_path: str, early: EarlyCopy) -> None:
+        super().__init__(file_path)
+        self._early = early
+
+    def run(self) -> None:
+        try:
+            self._early.commit()
+        except Exception:  # noqa: BLE001 - nothing was committed: load the file itself
+            self._early.abandon()
+            super().run()
+
+
 class GridhousePostgresClient(PostgresClient):
     def create_load_job(self, table: Any, file_path: str, load_id: str, restore: bool = False) -> LoadJob:
-        if ParsedLoadJobFileName.parse(file_path).file_format == "parquet" and encodable(
+        early = EARLY_COPIES.pop((self.sql_client.dataset_name, table["name"]), None)
+        copied = ParsedLoadJobFileName.parse(file_path).file_format == "parquet" and encodable(
             pq.read_schema(file_path), table.get("columns", {})
-        ):
+        )
+        if copied and early is not None and not restore and early.covers(file_path, load_id):
+            return EarlyCopyJob(file_path, early)
+        if early is not None:  # its uncommitted rows would make this file's load wait on their keys
+            early.abandon()
+        if copied:
             return BinaryCopyJob(file_path)
         return super().create_load_job(table, file_path, load_id, restore)
 

@@ -88,7 +88,7 @@ def load(
     import dlt
     from dlt.pipeline.exceptions import PipelineStepFailed
 
-    from ingest.binary_copy import gridhouse_postgres
+    from ingest.binary_copy import EarlyCopies, gridhouse_postgres
 
     started = time.perf_counter()
     chosen = vendor(name)
@@ -104,7 +104,9 @@ def load(
     seconds = {"prepare": time.perf_counter() - started}
     # One _loaded_at for the whole load, logged in raw_<vendor>._gridhouse_loads (ingest/loads.py).
     with logged_load(conn, chosen.dataset) as stamp:
-        source = chosen.source(plan, reports, full_refresh, on_file, loaded_at=stamp.loaded_at)
+        # parquet load files go by binary COPY: new fact rows start on their way while parsing goes on
+        early = EarlyCopies(conn.connect, chosen.dataset) if file_format() == "parquet" else None
+        source = chosen.source(plan, reports, full_refresh, on_file, loaded_at=stamp.loaded_at, early=early)
         try:
             pipeline.run(source, loader_file_format=file_format())
         except PipelineStepFailed as exc:
@@ -117,6 +119,9 @@ def load(
                 f"{chosen.name}: the {exc.step} step failed while loading {path} into "
                 f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
             ) from exc
+        finally:
+            if early is not None:
+                early.abandon()  # rows that no load job committed (a failed load) are rolled back
         for step in pipeline.last_trace.steps if pipeline.last_trace else ():
             if step.step != "run" and step.finished_at is not None:
                 seconds[step.step] = (step.finished_at - step.started_at).total_seconds()

@@ -149,12 +149,14 @@ def walk(
     state: dict[str, Any],
     on_file: Callable[[FileReport], None] | None = None,
     loaded_at: datetime | None = None,
+    early: EarlyRows | None = None,
 ) -> Iterator[Any]:
     """Parse each document once, yield its tables and quarantine, record its digest in the state.
 
     A document whose digest was loaded before is skipped: loading the same files again adds nothing.
     A changed document is parsed whole; its fact rows are split by the series marks (marks.py) and
-    yielded in batches of many documents.
+    yielded in batches of many documents. `early` also gets each document's new fact rows as soon as
+    they are split (ingest/binary_copy.py EarlyCopies: the server starts on them during the parse).
     """
     seen: dict[str, str] = state.setdefault("digests", {})
     all_marks: dict[str, dict[str, list[int]]] = state.setdefault("marks", {})
@@ -192,6 +194,8 @@ def walk(
                     report.parse_seconds += time.perf_counter() - started
                     report.loaded -= parts.skipped
                     report.skipped += parts.skipped
+                    if early is not None and parts.new.num_rows:
+                        early.send(rows.spec.name, parts.new)
                     yield from batches.add(rows.spec, parts.new)
                     yield from batches.add(rows.spec, parts.late, late=True)
                 elif rows.table.num_rows:
@@ -203,6 +207,16 @@ def walk(
         if on_file is not None:
             on_file(report)
     yield from batches.flush()
+    if early is not None:
+        early.close()
+
+
+class EarlyRows(Protocol):
+    """Where new fact rows go while the load is still parsing (ingest/binary_copy.py EarlyCopies)."""
+
+    def send(self, table_name: str, table: pa.Table) -> None: ...
+
+    def close(self) -> None: ...
 
 
 BATCH_ROWS = 250_000
@@ -259,12 +273,14 @@ def vendor_resource(
     full_refresh: bool,
     on_file: Callable[[FileReport], None] | None,
     loaded_at: datetime | None = None,
+    early: EarlyRows | None = None,
 ) -> Any:
     """The one dlt resource of a vendor: walks its planned files and dispatches rows to raw tables."""
 
     @dlt.resource(name=name)
     def files() -> Iterator[Any]:
-        yield from walk(source, plan, reports, full_refresh, dlt.current.resource_state(), on_file, loaded_at)
+        state = dlt.current.resource_state()
+        yield from walk(source, plan, reports, full_refresh, state, on_file, loaded_at, early)
 
     return files
 
@@ -279,8 +295,9 @@ def vendor_source(name: str, resource: str, description: str) -> Callable[..., A
         full_refresh: bool = False,
         on_file: Callable[[FileReport], None] | None = None,
         loaded_at: datetime | None = None,
+        early: EarlyRows | None = None,
     ) -> Any:
-        return vendor_resource(resource, name, plan, reports, full_refresh, on_file, loaded_at)
+        return vendor_resource(resource, name, plan, reports, full_refresh, on_file, loaded_at, early)
 
     source.__name__ = source.__qualname__ = name
     source.__doc__ = description
