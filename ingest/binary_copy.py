@@ -33,6 +33,7 @@ TRAILER = b"\xff\xff"
 NULL = b"\xff\xff\xff\xff"  # a field of length -1
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970
 BATCH_ROWS = 50_000
+QUEUED_TABLES = 32  # tables (a document's new rows each) an EarlyCopy holds before the parser waits
 
 # dlt data type of the target column for each Arrow type the encoder writes
 DLT_TYPES = {"string": "text", "large_string": "text", "int64": "bigint", "double": "double", "bool": "bool"}
@@ -226,7 +227,8 @@ class EarlyCopy:
         self.rows = 0
         self._connect = connect
         self._conn: Any = None
-        self._queue: queue.SimpleQueue[pa.Table | None] = queue.SimpleQueue()
+        # a few documents ahead at most: a parse faster than the server waits instead of holding rows
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=QUEUED_TABLES)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._closed = self._cancelled = False
@@ -242,14 +244,24 @@ class EarlyCopy:
         elif table.schema.names != self.names[:-1] or load_id != self.load_id:
             self.abandon()  # not one set of columns: leave every row to the file's own COPY
             return
-        self.rows += table.num_rows
-        self._queue.put(table)
+        if self._put(table):
+            self.rows += table.num_rows
 
     def close(self) -> None:
         """No more rows: the COPY ends once the server has the rows queued so far."""
         if not self._closed:
             self._closed = True
-            self._queue.put(None)
+            self._put(None)
+
+    def _put(self, item: pa.Table | None) -> bool:
+        """Queue an item unless the COPY's thread has ended (it failed: nothing takes items any more)."""
+        while True:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if self._thread is None or not self._thread.is_alive():
+                    return False
 
     def covers(self, file_path: str, load_id: str) -> bool:
         """Whether the rows sent are exactly the rows and columns of this load file."""
