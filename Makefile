@@ -27,7 +27,7 @@ test: $(STAMP) $(PGLITE)
 	$(BIN)/python -m pytest
 
 # Benchmarks print every timing next to a baseline measured in the same run, as one table, and write
-# bench/results/bench.json (see README "Benchmarks"). SCALE=4 doubles the default fleet (2).
+# bench/results/bench.json (see README "Benchmarks"). SCALE=5 doubles the default fleet (2.5).
 bench: $(STAMP) $(PGLITE)
 	SCALE=$(SCALE) $(BIN)/python -m bench.run
 

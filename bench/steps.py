@@ -9,10 +9,10 @@ from pathlib import Path
 
 from bench.harness import Result, Workspace, machine, render, write_json
 
-# The default fleet: the smallest whose 90-day full refresh takes at least 2 minutes on the 2-core VM, the
-# premise of the incremental step's ratio (its row says whether a run met it), and the whole bench stays
-# under 10 minutes there.
-DEFAULT_SCALE = 2.0
+# The default fleet: one whose 90-day full refresh takes at least 2 minutes on the 2-core VM with room to
+# spare (the premise of the incremental step's ratio, which its row records: at SCALE=2 the refresh came
+# down to 122 s once the tests were folded per model), and the whole bench stays under 10 minutes there.
+DEFAULT_SCALE = 2.5
 
 
 def scale_arg(parser: argparse.ArgumentParser) -> None:
