@@ -1,3 +1,12 @@
+{#- Rows replaced in place (strategy replace_all, macros/incremental/replace_all.sql): the views over
+    this table (the alert views) are never dropped by a rebuild. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_all',
+        on_schema_change='fail',
+    )
+}}
 with
 
 assets as (
@@ -63,9 +72,10 @@ series_summary as (
 final as (
 
     select
-        assets.asset_id,
-        assets.asset_name,
-        assets.vendor_state,
+        -- The contract's types: staging's varchar would look like a schema change on the next run.
+        assets.asset_id::text as asset_id,
+        assets.asset_name::text as asset_name,
+        assets.vendor_state::text as vendor_state,
         coalesce(state_since.vendor_state_since, assets.loaded_at) as vendor_state_since,
         case
             when assets.vendor_state <> 'Ok'

@@ -1,5 +1,10 @@
+{#- Rows replaced in place (strategy replace_all, macros/incremental/replace_all.sql): the views over
+    this table (alerts.battery_low_soc) are never dropped by a rebuild. -#}
 {{
     config(
+        materialized='incremental',
+        incremental_strategy='replace_all',
+        on_schema_change='fail',
         post_hook=["{{ ensure_index(this, ['asset_id', 'quantity']) }}"],
     )
 }}

@@ -3,6 +3,15 @@
     key is (sensor_id, circuit_number) and circuit_id is a surrogate derived from it: md5 of
     `<sensor_id>|<circuit_number>`, the same on every load and every database.
 -#}
+{#- Rows replaced in place (strategy replace_all, macros/incremental/replace_all.sql): the views over
+    this table (int_circuits__power) are never dropped by a rebuild. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_all',
+        on_schema_change='fail',
+    )
+}}
 with
 
 circuits as (

@@ -1,4 +1,13 @@
 {#- One row per smart-home device: kind, home, time zone and the kind's specifications. -#}
+{#- Rows replaced in place (strategy replace_all, macros/incremental/replace_all.sql): the views over
+    this table (fct_home_energy_* and fleet_energy_now) are never dropped by a rebuild. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_all',
+        on_schema_change='fail',
+    )
+}}
 with
 
 devices as (
