@@ -5,8 +5,9 @@ machine starts them), stamps all its rows with one `_loaded_at` from the databas
 lock is held, and records itself before writing any row (`running`) and after the last one is committed
 (`finished`). So `_loaded_at` grows with the order of the loads, and every row older than the oldest load
 still running belongs to a load that has ended. The incremental models read the rows loaded after the
-newest `loaded_at` they hold and before that bound (macro `loaded_since_last_build`): no lookback, nothing
-missed when a build runs during a load, nothing read twice.
+newest `loaded_at` they hold and before that bound (macro `loaded_since_last_build`, or, as literals looked
+up when a model compiles, `loads_to_take_in`, whose bound asks this lock): no lookback, nothing missed when
+a build runs during a load, nothing read twice.
 
 A load that died leaves its row `running`; the next load of the vendor, holding the lock, marks it
 `abandoned` (the rows it did commit are valid rows, and now readable).
@@ -48,6 +49,7 @@ def logged_load(conn: Connection, dataset: str) -> Iterator[LoadStamp]:
     from psycopg import sql
 
     log = sql.SQL("{}.{}").format(sql.Identifier(dataset), sql.Identifier(TABLE))
+    # The same key as dbt's macro ended_loads_before, which asks whether a load holds it.
     lock = f"gridhouse load {dataset}"
     with conn.connect(autocommit=True) as db:
         db.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (lock,))
