@@ -1,10 +1,11 @@
-"""Views that pollers and BI tools read stay in place while the tables under them are rebuilt.
+"""Views that pollers and BI tools read stay in place while the relations under them are rebuilt.
 
-dbt's table materialization swaps in a new table and drops the old one with cascade, which drops every
-view over it until the build recreates them, and for good after `dbt build --select <table>`. The tables
-under the alert views and the BI marts replace their rows in place instead (strategy replace_all), so
-those views keep their identity (the same oid) through any rebuild of their parents, and a poller never
-sees "relation does not exist". The rows themselves are replaced: a new asset shows up."""
+dbt swaps in a new table or view and drops the old one with cascade, which drops every view over it until
+the build recreates them, and for good after `dbt build --select <parent>`. The tables under the alert
+views and the BI marts replace their rows in place instead (strategy replace_all), and views are replaced
+in place (create or replace view, macros/materializations/view.sql), so the views over them keep their
+identity (the same oid) through any rebuild of their parents, and a poller never sees "relation does not
+exist". The rows themselves are replaced: a new asset shows up."""
 
 from __future__ import annotations
 
@@ -46,3 +47,23 @@ def test_views_keep_their_identity_when_their_tables_are_rebuilt(fresh_db):
     ).success
     assert oids(fresh_db) == before
     assert rows(fresh_db, "select asset_id from marts.dim_batteries") == [("a1",)]
+
+
+def test_views_over_views_keep_their_identity_when_those_views_are_rebuilt(fresh_db):
+    ensure_raw_tables(fresh_db)
+    selection = ["--select", "+fct_home_energy_summary", "+int_circuits__power_holds"]
+    assert run_dbt(fresh_db, ["build", *selection, "--exclude-resource-type", "test"], quiet=True).success
+    over_views = ("marts.fct_home_energy_summary", "intermediate.int_circuits__power_holds")
+    before = {v: scalar(fresh_db, "select to_regclass(%s)::oid", (v,)) for v in over_views}
+    assert all(before.values()), before
+
+    parents = [
+        "fct_home_energy_daily",
+        "fct_home_energy_monthly",
+        "int_devices__home_hours",
+        "int_circuits__power",
+    ]
+    assert run_dbt(
+        fresh_db, ["build", "--select", *parents, "--exclude-resource-type", "test"], quiet=True
+    ).success
+    assert {v: scalar(fresh_db, "select to_regclass(%s)::oid", (v,)) for v in over_views} == before
