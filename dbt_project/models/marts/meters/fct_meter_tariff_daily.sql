@@ -16,14 +16,7 @@ intervals as (
 
 windows as (
 
-    select
-        tariff_name,
-        string_to_array(weekdays, '|')::integer[] as weekdays,
-        local_start,
-        local_end,
-        valid_from,
-        coalesce(valid_to, 'infinity'::date) as valid_to
-    from {{ ref('tariff_windows') }}
+    {{ tariff_windows() }}
 
 ),
 
