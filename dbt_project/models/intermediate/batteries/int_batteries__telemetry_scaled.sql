@@ -3,8 +3,8 @@
     battery point with its value as a scaled integer, `value_scaled` = value x 10^`value_decimals`, the
     decimals of its unit (var battery_value_decimals: kWh 2, W 0, % and °C 1, other units 3), and
     `value_exact`, the value itself where the integer does not reproduce it bit for bit, else null
-    (macros/timescale/scaled_values.sql): lossless, and on TimescaleDB 2.5x smaller compressed than the
-    double (delta-of-delta + simple-8b instead of Gorilla XOR, docs/scaling.md).
+    (macros/timescale/scaled_values.sql): lossless, and on TimescaleDB smaller compressed than the double
+    (delta-of-delta + simple-8b instead of Gorilla XOR; figures in docs/scaling.md, section 5).
 
     Incremental: a run reads the loads that ended since the newest load it holds (the load log,
     ingest/loads.py; `loaded_at` is the load's stamp), so a run with nothing new reads nothing and late
@@ -15,8 +15,8 @@
     hypertable (time_series_storage; unit and decimals are constant per series, so they are segmentby
     columns too and cost nothing per point; loaded_at is constant over long runs); on plain PostgreSQL
     a btree on measured_at (the windows, the newest point) and one on (asset_id, metric) (one series'
-    history), both deduplicated: a unique (asset_id, metric, measured_at) btree would be 85 % of the
-    table (docs/scaling.md).
+    history), both deduplicated, far smaller than a unique (asset_id, metric, measured_at) btree
+    (docs/scaling.md, section 5).
 -#}
 {%- set bounds = battery_load_bounds() -%}
 {{
