@@ -1,8 +1,7 @@
 -- Every power sample belongs to a known circuit: its (duid, circuit_number) leads through
 -- stg_circuits__sensors to a row of stg_circuits__circuits. The duid alone is covered by a
 -- relationships test; this checks the circuit number too. Returns each unknown pair once. Like the
--- tests of stg_circuits__power, it reads the loads the build takes in (all on a full refresh).
-{%- set built_loaded_at = test_window_start('fct_circuit_usage_hourly', 'loaded_at', 0) %}
+-- tests of stg_circuits__power, it reads the newest load that has ended.
 with
 
 power_circuits as (
@@ -11,7 +10,11 @@ power_circuits as (
         duid,
         circuit_number
     from {{ ref('stg_circuits__power') }}
-    where loaded_at > {{ built_loaded_at }}
+    where loaded_at = (
+        select max(loads.loaded_at)
+        from {{ ref('stg_circuits__loads') }} as loads
+        where loads.has_ended
+    )
 
 ),
 

@@ -3,10 +3,9 @@
     `select <bucket>, <keys>, <aggregates> from <source> group by ...` (no CTEs: it must also be a valid
     continuous aggregate). With TimescaleDB it becomes a continuous aggregate (real-time, with a refresh
     policy and, when retention_days is set, a retention policy); a rollup of a rollup is a hierarchical
-    continuous aggregate. On plain PostgreSQL it is an incremental delete+insert table that recomputes only
-    the buckets from the earliest one that received rows loaded after the newest loaded_at it holds (its
-    source is a model, so its rows arrive in loaded_at order); `gridhouse prune` applies the retention
-    there.
+    continuous aggregate. On plain PostgreSQL it is dbt's incremental delete+insert table that recomputes
+    the buckets the source rows of the loads it has not taken in fall in (loads_to_take_in), of those keys
+    only; `gridhouse prune` applies the retention there.
 
     Model config:
       time_column      the bucket column the model selects first (e.g. local_hour)
@@ -84,23 +83,26 @@
 {%- endmacro %}
 
 
-{% macro rollup_where() -%}
+{% macro rollup_where(vendor) -%}
     {#-
-        The rollup's WHERE clause: empty unless this is an incremental run on plain PostgreSQL. Then it keeps
-        the source rows from the bucket of the earliest row loaded after the newest loaded_at the rollup
-        holds, and never before rollup_safe_start. Source rows are re-aggregated whole per bucket, so
+        The rollup's WHERE clause (`vendor`: whose load log, stg_<vendor>__loads, says which loads ended):
+        empty unless this is an incremental run on plain PostgreSQL. Then it keeps
+        the source rows of the (keys, bucket) pairs that rows of the loads the rollup has not taken in fall
+        in, and never before rollup_safe_start. Source rows are re-aggregated whole per bucket, so
         delete+insert on the unique key replaces exactly those buckets.
     -#}
+    {#- Rendered on every run, so dbt sees the load log among the model's inputs. -#}
+    {%- set new_rows = loads_to_take_in(vendor, 'fresh.loaded_at') -%}
     {%- if rollup_is_incremental() -%}
         {%- set width = config.require('bucket_width') -%}
         {%- set source = ref(config.require('source_model')) -%}
         {%- set source_time = config.require('source_time') -%}
+        {%- set keys = config.require('unique_key') | reject('equalto', config.require('time_column')) | join(', ') -%}
         where
-            {{ source_time }} >= (
-                select {{ rollup_bucket(width, 'min(fresh.' ~ source_time ~ ')') }}
+            ({{ keys }}, {{ rollup_bucket(width, source_time) }}) in (
+                select {{ keys }}, {{ rollup_bucket(width, 'fresh.' ~ source_time) }}
                 from {{ source }} as fresh
-                -- an empty rollup (built before the first load) takes everything
-                where fresh.loaded_at > {{ lookback_start(this, 'loaded_at', 0) }}
+                where {{ new_rows }}
             )
             and {{ source_time }} >= {{ rollup_safe_start(source, source_time, width) }}
     {%- endif -%}

@@ -1,12 +1,9 @@
 {#-
     The capacity fit's sums per battery and UTC day (fct_battery_health): over the day's SoC steps, the
     SoC change (z) and the energy charged (x) and discharged (y) over the same interval, as n, sum(efc),
-    sum(x^2), sum(y^2), sum(xy), sum(xz), sum(yz). Incremental like fct_battery_daily: the days from
-    `battery_lookback_hours` before the newest day held, reading the day before for each day's first step.
+    sum(x^2), sum(y^2), sum(xy), sum(xz), sum(yz). Incremental like fct_battery_daily: per battery, the days the loads it has not taken in touched
+    and the day after (macro battery_day_ranges), reading the day before for each day's first step.
 -#}
-{%- set window = battery_day_window() -%}
-{%- set first_day = window.first_day -%}
-{%- set read_from = window.read_from -%}
 {{
     config(
         materialized='incremental',
@@ -18,9 +15,32 @@
 
 with
 
+ranges as (
+
+    {{ battery_day_ranges() }}
+
+),
+
+days as (
+
+    select distinct
+        asset_id,
+        first_day,
+        last_day,
+        loaded_at
+    from ranges
+
+),
+
 series as (
 
     select * from {{ ref('dim_battery_series') }}
+
+),
+
+points as (
+
+    {{ rows_in_ranges(ref('battery_telemetry'), 'ranges', ['asset_id', 'metric'], 'measured_at') }}
 
 ),
 
@@ -32,14 +52,12 @@ telemetry as (
         points.unit,
         points.measured_at,
         points.value
-    from {{ ref('battery_telemetry') }} as points
+    from points
     inner join series
         on
             points.asset_id = series.asset_id
             and points.metric = series.metric
-    where
-        series.quantity in ('StateOfCharge', 'BatteryImport', 'BatteryExport')
-        and points.measured_at >= {{ read_from }}
+    where series.quantity in ('StateOfCharge', 'BatteryImport', 'BatteryExport')
 
 ),
 
@@ -94,7 +112,19 @@ usable_steps as (
     where
         soc_delta_pct is not null
         and not is_reset
-        and day_utc >= {{ first_day }}
+
+),
+
+usable_days as (
+
+    select
+        usable_steps.*,
+        days.loaded_at
+    from usable_steps
+    inner join days
+        on
+            usable_steps.asset_id = days.asset_id
+            and usable_steps.day_utc between days.first_day and days.last_day
 
 ),
 
@@ -109,8 +139,9 @@ final as (
         sum(discharged_kwh * discharged_kwh) as syy,
         sum(charged_kwh * discharged_kwh) as sxy,
         sum(charged_kwh * soc_delta_pct) as sxz,
-        sum(discharged_kwh * soc_delta_pct) as syz
-    from usable_steps
+        sum(discharged_kwh * soc_delta_pct) as syz,
+        max(loaded_at) as loaded_at
+    from usable_days
     group by asset_id, day_utc
 
 )

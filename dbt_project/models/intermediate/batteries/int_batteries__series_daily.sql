@@ -1,10 +1,9 @@
 {#-
     One row per battery series and UTC day: points, first and last point and the last value. The small
-    table dim_battery_series and fct_battery_daily read instead of the history. Incremental: recomputes
-    the whole UTC days from `battery_lookback_hours` before the newest point it holds, which covers every
-    point battery_telemetry rewrote in this run.
+    table dim_battery_series and fct_battery_daily read instead of the history. Incremental: per battery,
+    recomputes every UTC day from the first to the last point of the loads it has not taken in (macro
+    touched_ranges over the storage's loaded_at).
 -#}
-{%- set first_day = lookback_first_day(this, 'last_measured_at') -%}
 {{
     config(
         materialized='incremental',
@@ -16,12 +15,27 @@
 
 with
 
+touched as (
+
+    {{ touched_ranges(ref('int_batteries__telemetry_scaled'), 'batteries', ['asset_id'], 'measured_at') }}
+
+),
+
+days as (
+
+    select
+        asset_id,
+        date_trunc('day', first_at at time zone 'UTC') at time zone 'UTC' as read_from,
+        date_trunc('day', last_at at time zone 'UTC') at time zone 'UTC' + interval '1 day' as read_until,
+        loaded_at
+    from touched
+
+),
+
 telemetry as (
 
-    select * from {{ ref('battery_telemetry') }}
-    {% if is_incremental() %}
-        where measured_at >= {{ first_day }}::timestamp at time zone 'UTC'
-    {% endif %}
+    -- Each battery's points of the whole days touched.
+    {{ rows_in_ranges(ref('battery_telemetry'), 'days', ['asset_id'], 'measured_at') }}
 
 ),
 
@@ -34,7 +48,8 @@ summarised as (
         min(unit) as unit,
         count(*) as n_points,
         min(measured_at) as first_measured_at,
-        max(measured_at) as last_measured_at
+        max(measured_at) as last_measured_at,
+        max(range_loaded_at) as loaded_at
     from telemetry
     group by asset_id, metric, (measured_at at time zone 'UTC')::date
 
@@ -62,7 +77,8 @@ final as (
         summarised.n_points,
         summarised.first_measured_at,
         summarised.last_measured_at,
-        latest.last_value
+        latest.last_value,
+        summarised.loaded_at
     from summarised
     inner join latest
         on

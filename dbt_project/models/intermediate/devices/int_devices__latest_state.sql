@@ -1,6 +1,6 @@
 {#-
     The latest reading of every device, kept up to date incrementally: a run reads only the readings of
-    the loads that ended since the newest loaded_at it holds (macro loaded_since_last_build) and keeps, per
+    the loads it has not taken in (macro loads_to_take_in) and keeps, per
     device, the newer of that and what it had. So marts.fleet_energy_now costs one row per device, whatever the
     length of the history. Grain device_id.
 -#}
@@ -18,7 +18,7 @@ with
 readings as (
 
     select * from {{ ref('stg_devices__readings') }}
-    where {{ loaded_since_last_build('devices') }}
+    where {{ loads_to_take_in('devices') }}
 
 ),
 

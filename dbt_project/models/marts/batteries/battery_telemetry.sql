@@ -5,7 +5,7 @@
     inlined into every query, so filters on asset_id, metric and measured_at reach the storage's indexes
     (PostgreSQL) and chunks (TimescaleDB).
 -#}
-{{ config(materialized='view') }}
+{{ config(materialized='view_in_place') }}
 
 with
 

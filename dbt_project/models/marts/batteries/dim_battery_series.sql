@@ -1,9 +1,10 @@
-{#- Rows replaced in place (strategy replace_all, macros/incremental/replace_all.sql): the views over
-    this table (alerts.battery_low_soc) are never dropped by a rebuild. -#}
+{#- Every row recomputed on every run and replaced in place (delete+insert on the key, in one
+    transaction), so the views over this table (alerts.battery_low_soc) are never dropped by a rebuild. -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='replace_all',
+        incremental_strategy='delete+insert',
+        unique_key=['asset_id', 'metric'],
         on_schema_change='fail',
         post_hook=["{{ ensure_index(this, ['asset_id', 'quantity']) }}"],
     )

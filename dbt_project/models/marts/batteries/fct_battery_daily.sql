@@ -1,12 +1,9 @@
 {#-
-    Incremental: a run recomputes the UTC days from `battery_lookback_hours` before the newest day it
-    holds (every day battery_telemetry may have rewritten), reading the points of those days and of the
-    day before (the counter step and SoC change into a day's first point come from the previous point).
+    Incremental: per battery, a run recomputes the UTC days that the loads it has not taken in touched and
+    the day after (macro battery_day_ranges), reading the points of those days and of the day before (the
+    counter step and SoC change into a day's first point come from the previous point).
 -#}
 {%- set expected_points_per_series = 86400 // var('battery_expected_interval_seconds') -%}
-{%- set window = battery_day_window() -%}
-{%- set first_day = window.first_day -%}
-{%- set read_from = window.read_from -%}
 {{
     config(
         materialized='incremental',
@@ -18,6 +15,23 @@
 
 with
 
+ranges as (
+
+    {{ battery_day_ranges() }}
+
+),
+
+days as (
+
+    select distinct
+        asset_id,
+        first_day,
+        last_day,
+        loaded_at
+    from ranges
+
+),
+
 series as (
 
     select * from {{ ref('dim_battery_series') }}
@@ -26,14 +40,24 @@ series as (
 
 series_days as (
 
-    select * from {{ ref('int_batteries__series_daily') }}
-    where day_utc >= {{ first_day }}
+    select series_daily.*
+    from {{ ref('int_batteries__series_daily') }} as series_daily
+    inner join days
+        on
+            series_daily.asset_id = days.asset_id
+            and series_daily.day_utc between days.first_day and days.last_day
+
+),
+
+points as (
+
+    {{ rows_in_ranges(ref('battery_telemetry'), 'ranges', ['asset_id', 'metric'], 'measured_at') }}
 
 ),
 
 telemetry as (
 
-    -- The window's points and the day before it, with the series' quantity (dim_battery_series decodes it).
+    -- The points read, with the series' quantity (dim_battery_series decodes it).
     select
         points.asset_id,
         points.metric,
@@ -41,14 +65,12 @@ telemetry as (
         points.unit,
         points.measured_at,
         points.value
-    from {{ ref('battery_telemetry') }} as points
+    from points
     inner join series
         on
             points.asset_id = series.asset_id
             and points.metric = series.metric
-    where
-        (points.unit = 'kWh' or (series.quantity = 'StateOfCharge' and points.unit = '%'))
-        and points.measured_at >= {{ read_from }}
+    where points.unit = 'kWh' or (series.quantity = 'StateOfCharge' and points.unit = '%')
 
 ),
 
@@ -176,8 +198,11 @@ final as (
         series_per_asset.n_series * {{ expected_points_per_series }} as n_points_expected,
         (
             100.0 * points_per_day.n_points / (series_per_asset.n_series * {{ expected_points_per_series }})
-        )::double precision as coverage_pct
+        )::double precision as coverage_pct,
+        days.loaded_at
     from points_per_day
+    inner join days
+        on points_per_day.asset_id = days.asset_id
     inner join series_per_asset
         on points_per_day.asset_id = series_per_asset.asset_id
     left join energy_per_day

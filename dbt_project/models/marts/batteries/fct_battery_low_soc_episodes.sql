@@ -1,26 +1,16 @@
 {#-
-    Incremental: the window starts `battery_lookback_hours` before the newest `evaluated_through` (the
-    newest SoC point of the fleet when rows were last computed). Each SoC series is re-read from that
-    window start, or from the start of its episodes that end inside the window (open or recovered
-    after it), so such an episode is found whole again; those episodes are deleted and every episode
-    found is written (strategy window without a unique key: a late point may split or merge episodes, so
-    old keys can disappear). Points before the window never change (battery_telemetry re-reads the same
-    lookback). A run that finds no episode in its window writes no row, so the next run starts from the
-    same `evaluated_through`: correct, but it reads further back until some episode is found again.
+    Incremental per SoC series (delete+insert on asset_id, metric: a late point may split or merge
+    episodes, so a series' episodes are replaced together). For each series with points in the loads this
+    model has not taken in, the series is re-read from the start of its last held episode that began at
+    or before the first new point (so an episode the point may extend is found whole again), or from that
+    point; the episodes found there replace the held ones from then on, and the held episodes before it
+    are written back unchanged. Other series are not touched.
 -#}
-{%- if is_incremental() -%}
-    {%- set window_start = lookback_start(this, 'evaluated_through') -%}
-{%- else -%}
-    {%- set window_start = "'-infinity'::timestamptz" -%}
-{%- endif -%}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='window',
-        incremental_predicates=[
-            "coalesce(DBT_INTERNAL_DEST.recovered_at, 'infinity'::timestamptz) >= "
-            ~ lookback_start('__this__', 'evaluated_through')
-        ],
+        incremental_strategy='delete+insert',
+        unique_key=['asset_id', 'metric'],
         on_schema_change='fail',
         post_hook=["{{ ensure_index(this, ['asset_id', 'started_at desc']) }}"],
     )
@@ -38,81 +28,132 @@ soc_series as (
 
 ),
 
-reopened as (
+touched as (
 
-    -- Per series, the first episode that ends inside the window: the series is re-read from its start.
+    {{ touched_ranges(ref('int_batteries__telemetry_scaled'), 'batteries', ['asset_id', 'metric'], 'measured_at') }}
+
+),
+
+held as (
+
     {% if is_incremental() %}
-        select
-            asset_id,
-            metric,
-            min(started_at) as started_at
-        from {{ this }}
-        where coalesce(recovered_at, 'infinity'::timestamptz) >= {{ window_start }}
-        group by asset_id, metric
+        select * from {{ this }}
     {% else %}
-        select
-            null::text as asset_id,
-            null::text as metric,
-            null::timestamptz as started_at
+        select *
+        from (select null::text as asset_id, null::text as metric, null::timestamptz as started_at) as nothing
         where false
     {% endif %}
 
 ),
 
-read_from as (
+ranges as (
 
-    -- The earliest start over all series: the bound of the index range on measured_at.
-    select least({{ window_start }}, min(started_at)) as measured_at
-    from reopened
+    select
+        touched.asset_id,
+        touched.metric,
+        least(
+            touched.first_at,
+            (
+                select max(held.started_at)
+                from held
+                where
+                    held.asset_id = touched.asset_id
+                    and held.metric = touched.metric
+                    and held.started_at <= touched.first_at
+            )
+        ) as read_from,
+        'infinity'::timestamptz as read_until,
+        touched.loaded_at
+    from touched
+    inner join soc_series
+        on
+            touched.asset_id = soc_series.asset_id
+            and touched.metric = soc_series.metric
+
+),
+
+points as (
+
+    {{ rows_in_ranges(ref('battery_telemetry'), 'ranges', ['asset_id', 'metric'], 'measured_at') }}
 
 ),
 
 soc_points as (
 
     select
-        points.asset_id,
-        points.metric,
-        points.measured_at,
-        points.value as soc_pct
-    from {{ ref('battery_telemetry') }} as points
-    inner join soc_series
-        on
-            points.asset_id = soc_series.asset_id
-            and points.metric = soc_series.metric
-    left join reopened
-        on
-            points.asset_id = reopened.asset_id
-            and points.metric = reopened.metric
-    where
-        -- The earliest start over all series bounds the index range; then each series' own start.
-        points.measured_at >= (select read_from.measured_at from read_from)
-        and points.measured_at >= least({{ window_start }}, reopened.started_at)
+        asset_id,
+        metric,
+        measured_at,
+        value as soc_pct
+    from points
 
 ),
 
-episodes as (
+found as (
 
     {{ low_soc_episodes('soc_points', var('battery_low_soc_pct'), partition_by=['asset_id', 'metric']) }}
 
 ),
 
-final as (
+recomputed as (
 
     select
-        asset_id,
-        metric,
-        started_at,
-        last_low_at,
-        recovered_at,
-        is_open,
-        min_soc_pct,
-        low_points,
+        found.asset_id,
+        found.metric,
+        found.started_at,
+        found.last_low_at,
+        found.recovered_at,
+        found.is_open,
+        found.min_soc_pct,
+        found.low_points,
         {{ var('battery_low_soc_pct') }}::double precision as threshold_pct,
-        (select max(soc_points.measured_at) from soc_points) as evaluated_through
-    from episodes
-    -- An episode ending before the window (found only because a series was re-read from earlier) is
-    -- already held and was not deleted.
-    where coalesce(recovered_at, 'infinity'::timestamptz) >= {{ window_start }}
+        (
+            select max(soc_points.measured_at)
+            from soc_points
+            where soc_points.asset_id = found.asset_id and soc_points.metric = found.metric
+        ) as evaluated_through,
+        ranges.loaded_at
+    from found
+    inner join ranges
+        on
+            found.asset_id = ranges.asset_id
+            and found.metric = ranges.metric
+
+),
+
+kept as (
+
+    -- The series' episodes before the re-read: written back, since the whole series is replaced.
+    {% if is_incremental() %}
+        select
+            held.asset_id,
+            held.metric,
+            held.started_at,
+            held.last_low_at,
+            held.recovered_at,
+            held.is_open,
+            held.min_soc_pct,
+            held.low_points,
+            held.threshold_pct,
+            held.evaluated_through,
+            held.loaded_at
+        from held
+        inner join ranges
+            on
+                held.asset_id = ranges.asset_id
+                and held.metric = ranges.metric
+                and held.started_at < ranges.read_from
+    {% else %}
+        select recomputed.* from recomputed where false
+    {% endif %}
+
+),
+
+final as (
+
+    select * from recomputed
+    union all
+    select * from kept
 
 )
 

@@ -3,12 +3,13 @@
     key is (sensor_id, circuit_number) and circuit_id is a surrogate derived from it: md5 of
     `<sensor_id>|<circuit_number>`, the same on every load and every database.
 -#}
-{#- Rows replaced in place (strategy replace_all, macros/incremental/replace_all.sql): the views over
-    this table (int_circuits__power) are never dropped by a rebuild. -#}
+{#- Every row recomputed on every run and replaced in place (delete+insert on the key, in one
+    transaction), so the views over this table (int_circuits__power) are never dropped by a rebuild. -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='replace_all',
+        incremental_strategy='delete+insert',
+        unique_key='circuit_id',
         on_schema_change='fail',
     )
 }}

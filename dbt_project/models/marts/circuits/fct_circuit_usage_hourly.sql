@@ -3,13 +3,11 @@
     mean power (W) over the covered time, samples received and coverage (share of the hour with held power).
     Integration: macros/energy/held_power.sql (last value carried forward, gaps > var('max_gap_seconds')
     contribute nothing). A hold that crosses the hour boundary is split between the two hours.
-    Incremental: takes in the loads that ended since the newest loaded_at it holds (macro
-    loads_to_take_in, looked up when the model compiles; a load still running waits for the next build)
-    and recomputes every hour from the one var('max_gap_seconds') before their earliest sample (a late
-    file of any age; the hold of the sample before it may now end at it), reading max_gap_seconds further
-    back so a hold into that hour is counted. The bounds are literals, so the planner reads the samples
-    through the raw key instead of the whole table, and only that window goes through the window
-    functions: an incremental run costs the new hours, not the history (docs/scaling.md).
+    Incremental: per circuit, the hours from the one max_gap_seconds before the first sample of the loads it
+    has not taken in to the one max_gap_seconds after the last (a new or corrected sample changes the hold
+    of the sample before it, and its own hold may reach into the next hour) are recomputed, reading the
+    samples from max_gap_seconds earlier (holds into the first hour) to max_gap_seconds later (the sample
+    that ends the last hold); delete+insert on (circuit_id, hour_start).
 -#}
 {{
     config(
@@ -19,35 +17,41 @@
         on_schema_change='fail',
     )
 }}
-{%- set max_gap = var('max_gap_seconds') %}
-{%- set loads = loads_to_take_in('circuits', ref('stg_circuits__power'), 'measured_at') %}
-{#- The first hour to recompute: the one max_gap before the earliest new sample (null: nothing new). -#}
-{%- set recompute_from = "date_trunc('hour', " ~ loads.first ~ " - interval '" ~ max_gap ~ " seconds')" %}
+{%- set max_gap = "interval '" ~ var('max_gap_seconds') ~ " seconds'" %}
 
 with
 
-power as (
+touched as (
 
-    select * from {{ ref('int_circuits__power') }}
+    {{ touched_ranges(ref('int_circuits__power'), 'circuits', ['circuit_id'], 'measured_at') }}
+
+),
+
+hours as (
+
+    select
+        circuit_id,
+        date_trunc('hour', first_at - {{ max_gap }}) as first_hour,
+        date_trunc('hour', last_at + {{ max_gap }}) + interval '1 hour' as end_hour,
+        loaded_at
+    from touched
+
+),
+
+ranges as (
+
+    select
+        circuit_id,
+        first_hour - {{ max_gap }} as read_from,
+        end_hour + {{ max_gap }} as read_until,
+        loaded_at
+    from hours
 
 ),
 
 samples as (
 
-    -- Every sample of the loads that have ended (a full build), or those from max_gap before the first
-    -- hour to recompute, found through the raw key: an ISO time's local date is within a day of its UTC
-    -- date, so the text bound a day earlier keeps every wanted row and lets the index skip the older ones.
-    select power.*
-    from power
-    where
-        power.loaded_at < {{ loads.ended_before }}
-        {% if is_incremental() %}
-            and power.timestamp_iso >= to_char(
-                ({{ recompute_from }} - interval '{{ max_gap }} seconds') at time zone 'UTC' - interval '1 day',
-                'YYYY-MM-DD'
-            )
-            and power.measured_at >= {{ recompute_from }} - interval '{{ max_gap }} seconds'
-        {% endif %}
+    {{ rows_in_ranges(ref('int_circuits__power'), 'ranges', ['circuit_id'], 'measured_at') }}
 
 ),
 
@@ -62,9 +66,9 @@ pieces as (
     -- A hold is at most max_gap_seconds long, so it touches its own hour and at most the next one.
     select
         holds.circuit_id,
-        hours.hour_start,
-        {{ hold_wh_within('hours.hour_start', "hours.hour_start + interval '1 hour'") }} as energy_wh,
-        {{ hold_seconds_within('hours.hour_start', "hours.hour_start + interval '1 hour'") }}
+        clock_hours.hour_start,
+        {{ hold_wh_within('clock_hours.hour_start', "clock_hours.hour_start + interval '1 hour'") }} as energy_wh,
+        {{ hold_seconds_within('clock_hours.hour_start', "clock_hours.hour_start + interval '1 hour'") }}
             as covered_seconds
     from holds
     cross join
@@ -72,10 +76,10 @@ pieces as (
             values
             (date_trunc('hour', holds.held_from)),
             (date_trunc('hour', holds.held_from) + interval '1 hour')
-        ) as hours (hour_start)
+        ) as clock_hours (hour_start)
     where
         holds.held_until is not null
-        and holds.held_until > hours.hour_start
+        and holds.held_until > clock_hours.hour_start
 
 ),
 
@@ -97,8 +101,7 @@ counted as (
     select
         circuit_id,
         date_trunc('hour', measured_at) as hour_start,
-        count(*) as samples,
-        max(loaded_at) as loaded_at
+        count(*) as samples
     from samples
     group by circuit_id, date_trunc('hour', measured_at)
 
@@ -111,8 +114,7 @@ combined as (
         coalesce(energy.hour_start, counted.hour_start) as hour_start,
         coalesce(energy.energy_wh, 0) as energy_wh,
         coalesce(energy.covered_seconds, 0) as covered_seconds,
-        coalesce(counted.samples, 0) as samples,
-        counted.loaded_at
+        coalesce(counted.samples, 0) as samples
     from energy
     full outer join counted
         on
@@ -141,13 +143,16 @@ final as (
         combined.covered_seconds::double precision as covered_seconds,
         (combined.covered_seconds / 3600.0)::double precision as coverage,
         combined.samples::integer as samples,
-        coalesce(combined.loaded_at, (select max(samples.loaded_at) from samples))::timestamptz as loaded_at
+        hours.loaded_at::timestamptz as loaded_at
     from combined
+    -- Only the hours recomputed: those at the ends of the read were read in part.
+    inner join hours
+        on
+            combined.circuit_id = hours.circuit_id
+            and combined.hour_start >= hours.first_hour
+            and combined.hour_start < hours.end_hour
     inner join circuits
         on combined.circuit_id = circuits.circuit_id
-    {% if is_incremental() %}
-        where combined.hour_start >= {{ recompute_from }}
-    {% endif %}
 
 )
 

@@ -1,10 +1,11 @@
 {#- One row per smart-home device: kind, home, time zone and the kind's specifications. -#}
-{#- Rows replaced in place (strategy replace_all, macros/incremental/replace_all.sql): the views over
-    this table (fct_home_energy_* and fleet_energy_now) are never dropped by a rebuild. -#}
+{#- Every row recomputed on every run and replaced in place (delete+insert on the key, in one
+    transaction), so the views over this table (fct_home_energy_* and fleet_energy_now) are never dropped by a rebuild. -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='replace_all',
+        incremental_strategy='delete+insert',
+        unique_key='device_id',
         on_schema_change='fail',
     )
 }}

@@ -35,7 +35,7 @@ select
     {{ last_by('last_charge_pct', 'hour_start') }} as last_charge_pct,
     max(loaded_at) as loaded_at
 from {{ ref('fct_device_energy_hourly') }}
-{{ rollup_where() }}
+{{ rollup_where('devices') }}
 group by
     {{ rollup_bucket('1 day', 'local_hour') }},
     device_id,

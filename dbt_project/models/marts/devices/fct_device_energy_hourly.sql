@@ -44,7 +44,7 @@ select
     {{ last_by('charge_pct', 'local_measured_at') }} as last_charge_pct,
     max(loaded_at) as loaded_at
 from {{ ref('fct_device_readings') }}
-{{ rollup_where() }}
+{{ rollup_where('devices') }}
 group by
     {{ rollup_bucket('1 hour', 'local_measured_at') }},
     device_id,

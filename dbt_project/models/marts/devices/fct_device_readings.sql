@@ -4,15 +4,16 @@
     time dimension (a hypertable chunked by local time with TimescaleDB, a BRIN-indexed table otherwise):
     the hourly, daily and monthly rollups bucket it, so a home's days and months follow its own time zone.
     utc_offset_minutes tells the two local 02:00 hours of a DST autumn night apart.
-    Append-only like its source (the loader never rewrites a reading): a run adds the readings of the loads
-    that ended since the newest loaded_at it holds (macro loaded_since_last_build), skipping any it holds
-    already. Never fully refreshed: retention may have removed the source rows of older readings. A btree
+    Incremental: a run takes the readings of the loads it has not taken in (macro loads_to_take_in) and
+    writes them over any reading held for the same device and instant (delete+insert), so a vendor
+    correction replaces the reading. Never fully refreshed: retention may have removed the source rows of older readings. A btree
     on loaded_at makes "the newest load held" one index probe for this model, the rollups and the tests.
 -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='delete+insert',
+        unique_key=['device_id', 'local_measured_at', 'measured_at'],
         on_schema_change='fail',
         full_refresh=false,
         post_hook=[
@@ -28,7 +29,7 @@ with
 readings as (
 
     select * from {{ ref('stg_devices__readings') }}
-    where {{ loaded_since_last_build('devices') }}
+    where {{ loads_to_take_in('devices') }}
 
 ),
 
@@ -63,23 +64,6 @@ located as (
 
 ),
 
-new_readings as (
-
-    select located.*
-    from located
-    {% if is_incremental() %}
-        where not exists (
-                select 1
-                from {{ this }} as held
-                where
-                    held.device_id = located.device_id
-                    and held.local_measured_at = located.local_measured_at
-                    and held.measured_at = located.measured_at
-            )
-    {% endif %}
-
-),
-
 final as (
 
     select
@@ -94,7 +78,7 @@ final as (
         energy_wh::double precision as energy_wh,
         charge_pct::double precision as charge_pct,
         loaded_at::timestamptz as loaded_at
-    from new_readings
+    from located
 
 )
 

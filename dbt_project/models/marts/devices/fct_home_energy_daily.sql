@@ -4,7 +4,7 @@
     the day (each battery's / EV's last reading of the day, capacity-weighted over the home's batteries /
     EVs). A view over the device rollup: a home-day costs one row per device.
 -#}
-{{ config(materialized='view') }}
+{{ config(materialized='view_in_place') }}
 
 with
 

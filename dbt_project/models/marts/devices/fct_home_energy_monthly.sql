@@ -3,7 +3,7 @@
     kept forever unless var('device_retention_monthly_days') is set): energy totals and the storage state at
     the end of the month. A view over the device rollup.
 -#}
-{{ config(materialized='view') }}
+{{ config(materialized='view_in_place') }}
 
 with
 

@@ -5,7 +5,7 @@
     (produced - consumed) and solar energy in kWh, and the storage state at the end of the period
     (battery_storage_pct, ev_charge_pct). How far back each grain reaches follows the retention tiers.
 -#}
-{{ config(materialized='view') }}
+{{ config(materialized='view_in_place') }}
 
 with
 

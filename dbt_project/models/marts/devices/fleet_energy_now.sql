@@ -8,7 +8,7 @@
     power as a positive number, net_w = production - consumption. Storage: capacity-weighted state of
     charge of the batteries (battery_storage_pct), of the EVs (ev_charge_pct) and of both (storage_pct).
 -#}
-{{ config(materialized='view') }}
+{{ config(materialized='view_in_place') }}
 
 with
 

@@ -1,8 +1,8 @@
 {#-
     One row per meter and 15-minute interval (interval start, UTC): imported and exported active energy.
-    Incremental: a run recomputes every interval that received a reading loaded within
-    var('meter_lookback_hours') of the newest reading already in the table, so a late export reading
-    completes an interval whose import arrived earlier.
+    Incremental: a run recomputes every interval that received a reading (new, late or corrected) in the
+    loads it has not taken in (macro loads_to_take_in), from all the interval's readings, so a late export
+    reading completes an interval whose import arrived earlier.
 -#}
 {{
     config(
@@ -27,16 +27,13 @@ readings as (
 
 changed as (
 
-    select distinct
+    select
         readings.meter_id,
-        readings.measured_at
+        readings.measured_at,
+        max(readings.loaded_at) as loaded_at
     from readings
-    {% if is_incremental() %}
-        where readings.loaded_at > (
-                select max(built.loaded_at) - interval '{{ var("meter_lookback_hours") }} hours'
-                from {{ this }} as built
-            )
-    {% endif %}
+    where {{ loads_to_take_in('meters', 'readings.loaded_at') }}
+    group by readings.meter_id, readings.measured_at
 
 ),
 
@@ -52,7 +49,7 @@ intervals as (
             when count(distinct readings.quality) > 1 then 'mixed'
             else max(readings.quality)
         end as quality,
-        max(readings.loaded_at) as loaded_at
+        max(changed.loaded_at) as loaded_at
     from readings
     inner join changed
         on

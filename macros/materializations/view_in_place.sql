@@ -1,12 +1,13 @@
 {#
-    The view materialization on PostgreSQL: `create or replace view` when the view exists and its columns
-    stay as they are (same names and types in the same order; new columns may follow), else dbt's own
-    (build a new view, swap it in, drop the old one with cascade). Replacing in place keeps the view's
+    Materialization `view_in_place` (set per folder in dbt_project.yml), a view that keeps its identity
+    across rebuilds: `create or replace view` when the view exists and its columns
+    stay as they are (same names and types in the same order; new columns may follow), else dbt's own view
+    materialization (build a new view, swap it in, drop the old one with cascade). Replacing in place keeps the view's
     identity, so the views built on it (fct_home_energy_summary over fct_home_energy_daily, the
     intermediate views over staging) are never dropped while a build runs, nor for good after
     `dbt build --select` of the view alone.
 #}
-{%- materialization view, adapter='postgres' -%}
+{%- materialization view_in_place, adapter='postgres' -%}
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set target_relation = this.incorporate(type='view') -%}
     {%- if existing_relation is none or not existing_relation.is_view or should_full_refresh()

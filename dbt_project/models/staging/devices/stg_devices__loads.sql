@@ -1,0 +1,25 @@
+with
+
+source as (
+
+    select * from {{ source('devices', '_gridhouse_loads') }}
+
+),
+
+final as (
+
+    select
+        loaded_at,
+        finished_at,
+        status,
+        -- A load still running (or dead and not yet found by the next load) has rows to come.
+        status <> 'running' as has_ended,
+        files,
+        read,
+        loaded,
+        quarantined
+    from source
+
+)
+
+select * from final

@@ -1,0 +1,74 @@
+{#
+    The one incremental contract (docs/incremental.md). Every row a load writes carries the load's
+    loaded_at; loads of a vendor never overlap and stamp in the order they run (ingest/loads.py), and each
+    model row carries the newest loaded_at among the rows it was computed from. So a model has taken in
+    every load up to the newest loaded_at it holds, and what it has still to take in is the range
+    `taken_in < loaded_at <= newest ended load`: both bounds are scalar subqueries, visible in the lineage
+    (stg_<vendor>__loads and the model itself), and a range of two bounds is what PostgreSQL's planner
+    estimates as narrow, so the raw tables' BRIN index on _loaded_at (and the models' btree) serves it.
+#}
+
+{% macro loads_to_take_in(vendor, loaded_at='loaded_at') -%}
+    {#- SQL condition on `loaded_at`: the rows of the ended loads of `vendor` that this model has not taken
+        in yet (every ended load on a full build). A load still running waits for the next build. -#}
+    {{ loaded_at }} > {{ taken_in() }}
+    and {{ loaded_at }} <= (
+        select coalesce(max(loads.loaded_at), '-infinity'::timestamptz)
+        from {{ ref('stg_' ~ vendor ~ '__loads') }} as loads
+        where loads.has_ended
+    )
+{%- endmacro %}
+
+
+{% macro taken_in() -%}
+    {#- SQL timestamptz: the newest loaded_at this model holds, '-infinity' on a full build. -#}
+    {%- if is_incremental() -%}
+        (select coalesce(max(held.loaded_at), '-infinity'::timestamptz) from {{ this }} as held)
+    {%- else -%}
+        '-infinity'::timestamptz
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro touched_ranges(relation, vendor, keys, time_column) -%}
+    {#- SQL select: per key of `relation`, the earliest and latest `time_column` among the rows of the loads
+        this model has not taken in (loads_to_take_in), and the newest of those loads (`loaded_at`, what
+        each recomputed row records as taken in). A model recomputes its buckets over these ranges. -#}
+    select
+        {{ keys | join(', ') }},
+        min({{ time_column }}) as first_at,
+        max({{ time_column }}) as last_at,
+        max(loaded_at) as loaded_at
+    from {{ relation }}
+    where {{ loads_to_take_in(vendor) }}
+    group by {{ keys | join(', ') }}
+{%- endmacro %}
+
+
+{% macro rows_in_ranges(relation, ranges, keys, time_column) -%}
+    {#- SQL select: the rows of `relation` whose `keys` have a range in the CTE `ranges` (columns keys,
+        read_from, read_until, loaded_at) and whose `time_column` lies in [read_from, read_until), with the
+        range's loaded_at as `range_loaded_at`. On an incremental run a lateral read per range, so the time index serves each
+        range however many rows the planner expects; a full build reads everything in one join. -#}
+    {%- set matches = [] -%}
+    {%- for key in keys -%}
+        {%- do matches.append('rows_read.' ~ key ~ ' = ' ~ ranges ~ '.' ~ key) -%}
+    {%- endfor -%}
+    {%- do matches.append('rows_read.' ~ time_column ~ ' >= ' ~ ranges ~ '.read_from') -%}
+    {%- do matches.append('rows_read.' ~ time_column ~ ' < ' ~ ranges ~ '.read_until') %}
+    select
+        rows_read.*,
+        {{ ranges }}.loaded_at as range_loaded_at
+    {%- if is_incremental() %}
+    from {{ ranges }}
+    cross join lateral (
+        select *
+        from {{ relation }} as rows_read
+        where {{ matches | join(' and ') }}
+    ) as rows_read
+    {%- else %}
+    from {{ relation }} as rows_read
+    inner join {{ ranges }}
+        on {{ matches | join(' and ') }}
+    {%- endif %}
+{%- endmacro %}
