@@ -10,11 +10,12 @@ power_circuits as (
         duid,
         circuit_number
     from {{ ref('stg_circuits__power') }}
-    where loaded_at = (
-        select max(loads.loaded_at)
-        from {{ ref('stg_circuits__loads') }} as loads
-        where loads.has_ended
-    )
+    where
+        loaded_at = (
+            select max(loads.loaded_at)
+            from {{ ref('stg_circuits__loads') }} as loads
+            where loads.has_ended
+        )
 
 ),
 

@@ -30,7 +30,9 @@ soc_series as (
 
 touched as (
 
-    {{ touched_ranges(ref('int_batteries__telemetry_scaled'), 'batteries', ['asset_id', 'metric'], 'measured_at') }}
+    {{ touched_ranges(
+        ref('int_batteries__telemetry_scaled'), 'batteries', ['asset_id', 'metric'], 'measured_at'
+    ) }}
 
 ),
 
@@ -39,8 +41,11 @@ held as (
     {% if is_incremental() %}
         select * from {{ this }}
     {% else %}
-        select *
-        from (select null::text as asset_id, null::text as metric, null::timestamptz as started_at) as nothing
+        -- A first build holds no episode.
+        select
+            null::text as asset_id,
+            null::text as metric,
+            null::timestamptz as started_at
         where false
     {% endif %}
 
@@ -144,16 +149,53 @@ kept as (
                 and held.metric = ranges.metric
                 and held.started_at < ranges.read_from
     {% else %}
-        select recomputed.* from recomputed where false
+        select
+            recomputed.asset_id,
+            recomputed.metric,
+            recomputed.started_at,
+            recomputed.last_low_at,
+            recomputed.recovered_at,
+            recomputed.is_open,
+            recomputed.min_soc_pct,
+            recomputed.low_points,
+            recomputed.threshold_pct,
+            recomputed.evaluated_through,
+            recomputed.loaded_at
+        from recomputed
+        where false
     {% endif %}
 
 ),
 
 final as (
 
-    select * from recomputed
+    select
+        asset_id,
+        metric,
+        started_at,
+        last_low_at,
+        recovered_at,
+        is_open,
+        min_soc_pct,
+        low_points,
+        threshold_pct,
+        evaluated_through,
+        loaded_at
+    from recomputed
     union all
-    select * from kept
+    select
+        asset_id,
+        metric,
+        started_at,
+        last_low_at,
+        recovered_at,
+        is_open,
+        min_soc_pct,
+        low_points,
+        threshold_pct,
+        evaluated_through,
+        loaded_at
+    from kept
 
 )
 

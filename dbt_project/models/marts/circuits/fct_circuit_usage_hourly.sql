@@ -27,7 +27,7 @@ touched as (
 
 ),
 
-hours as (
+recomputed_hours as (
 
     select
         circuit_id,
@@ -45,7 +45,7 @@ ranges as (
         first_hour - {{ max_gap }} as read_from,
         end_hour + {{ max_gap }} as read_until,
         loaded_at
-    from hours
+    from recomputed_hours
 
 ),
 
@@ -66,9 +66,9 @@ pieces as (
     -- A hold is at most max_gap_seconds long, so it touches its own hour and at most the next one.
     select
         holds.circuit_id,
-        clock_hours.hour_start,
-        {{ hold_wh_within('clock_hours.hour_start', "clock_hours.hour_start + interval '1 hour'") }} as energy_wh,
-        {{ hold_seconds_within('clock_hours.hour_start', "clock_hours.hour_start + interval '1 hour'") }}
+        hours.hour_start,
+        {{ hold_wh_within('hours.hour_start', "hours.hour_start + interval '1 hour'") }} as energy_wh,
+        {{ hold_seconds_within('hours.hour_start', "hours.hour_start + interval '1 hour'") }}
             as covered_seconds
     from holds
     cross join
@@ -76,10 +76,10 @@ pieces as (
             values
             (date_trunc('hour', holds.held_from)),
             (date_trunc('hour', holds.held_from) + interval '1 hour')
-        ) as clock_hours (hour_start)
+        ) as hours (hour_start)
     where
         holds.held_until is not null
-        and holds.held_until > clock_hours.hour_start
+        and holds.held_until > hours.hour_start
 
 ),
 
@@ -143,14 +143,14 @@ final as (
         combined.covered_seconds::double precision as covered_seconds,
         (combined.covered_seconds / 3600.0)::double precision as coverage,
         combined.samples::integer as samples,
-        hours.loaded_at::timestamptz as loaded_at
+        recomputed_hours.loaded_at::timestamptz as loaded_at
     from combined
     -- Only the hours recomputed: those at the ends of the read were read in part.
-    inner join hours
+    inner join recomputed_hours
         on
-            combined.circuit_id = hours.circuit_id
-            and combined.hour_start >= hours.first_hour
-            and combined.hour_start < hours.end_hour
+            combined.circuit_id = recomputed_hours.circuit_id
+            and combined.hour_start >= recomputed_hours.first_hour
+            and combined.hour_start < recomputed_hours.end_hour
     inner join circuits
         on combined.circuit_id = circuits.circuit_id
 
