@@ -1,11 +1,12 @@
 """Views that pollers and BI tools read stay in place while the relations under them are rebuilt.
 
 dbt swaps in a new table or view and drops the old one with cascade, which drops every view over it until
-the build recreates them, and for good after `dbt build --select <parent>`. The tables under the alert
-views and the BI marts replace their rows in place instead (strategy replace_all), and views are replaced
-in place (create or replace view, macros/materializations/view.sql), so the views over them keep their
-identity (the same oid) through any rebuild of their parents, and a poller never sees "relation does not
-exist". The rows themselves are replaced: a new asset shows up."""
+the build recreates them, and for good after `dbt build --select <parent>`. The dimensions under the alert
+views and the BI marts instead recompute every row and write them over the table they have (dbt's
+delete+insert on their key, one transaction), and views use the `view_in_place` materialization (create or
+replace view when their columns stay, macros/materializations/view_in_place.sql), so the views over them
+keep their identity (the same oid) through any rebuild of their parents, and a poller never sees "relation
+does not exist". The rows themselves are replaced: a new asset shows up."""
 
 from __future__ import annotations
 
