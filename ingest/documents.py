@@ -41,7 +41,7 @@ class FileInput:
     path: Path
     name: str
 
-    def read(self, state: object = None) -> Document:
+    def read(self, cursors: object = None) -> Document:
         return Document(name=self.name, content=self.path.read_bytes())
 
 

@@ -1,21 +1,25 @@
-"""One place that makes dlt pipelines: destination, dataset per vendor, file format, state location."""
+"""One place that makes dlt pipelines: destination, dataset per vendor, file format, cache location."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ingest.db import PROJECT_ROOT, Connection
 from ingest.errors import GridhouseError
-from ingest.loads import ensure_log, logged_load
+from ingest.loads import ensure_log, log_row, unfinished, vendor_lock
+from ingest.memory import Memory, ensure_memory
 from ingest.reports import FileReport, LoadReport
+from ingest.settle import settle
 from ingest.sources import batteries, circuits, devices, meters
-from ingest.sources.base import QUARANTINE, Planned, TableSpec
+from ingest.sources.base import LOADED_AT_KEY, QUARANTINE, Planned, TableSpec
 
 # dlt reads its configuration from the environment; these are the project's defaults.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -70,7 +74,8 @@ def file_format() -> str:
 
 
 def pipelines_dir(conn: Connection) -> Path:
-    """dlt's local working state, one folder per target database so state never crosses databases."""
+    """dlt's local working folder, one per target database. Only a cache: what was loaded is remembered
+    in the database (ingest/memory.py); a load package left by a load that died is finished from here."""
     home = Path(os.environ.get("GRIDHOUSE_HOME") or PROJECT_ROOT / ".gridhouse")
     key = hashlib.sha1(f"{conn.host}:{conn.port}/{conn.dbname}".encode()).hexdigest()[:12]
     return home / "dlt" / key
@@ -84,11 +89,14 @@ def load(
     full_refresh: bool = False,
     on_file: Callable[[FileReport], None] | None = None,
 ) -> LoadReport:
-    """Load one vendor's files into raw_<vendor>; returns per-file read / loaded / quarantined."""
-    import dlt
-    from dlt.pipeline.exceptions import PipelineStepFailed
+    """Load one vendor's files into raw_<vendor>; returns per file read / loaded / corrected / quarantined.
 
-    from ingest.binary_copy import EarlyCopies, gridhouse_postgres
+    Under the vendor's load lock: first a load that died with its package still in the local cache is
+    finished (logged `recovered`), then `path` is loaded as a load of its own (ingest/loads.py).
+    """
+    import dlt
+
+    from ingest.binary_copy import gridhouse_postgres
 
     started = time.perf_counter()
     chosen = vendor(name)
@@ -102,36 +110,90 @@ def load(
         pipelines_dir=str(pipelines_dir(conn)),
     )
     seconds = {"prepare": time.perf_counter() - started}
-    # One _loaded_at for the whole load, logged in raw_<vendor>._gridhouse_loads (ingest/loads.py).
-    with logged_load(conn, chosen.dataset) as stamp:
-        # parquet load files go by binary COPY: new fact rows start on their way while parsing goes on
-        early = EarlyCopies(conn.connect, chosen.dataset) if file_format() == "parquet" else None
-        source = chosen.source(plan, reports, full_refresh, on_file, loaded_at=stamp.loaded_at, early=early)
-        try:
-            pipeline.run(source, loader_file_format=file_format())
-        except PipelineStepFailed as exc:
-            cause = exc.__cause__ or exc.exception
-            while cause is not None and not isinstance(cause, GridhouseError) and cause.__cause__ is not None:
-                cause = cause.__cause__
-            if isinstance(cause, GridhouseError):
-                raise cause from None
-            raise GridhouseError(
-                f"{chosen.name}: the {exc.step} step failed while loading {path} into "
-                f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
-            ) from exc
-        finally:
-            if early is not None:
-                early.abandon()  # rows that no load job committed (a failed load) are rolled back
-        for step in pipeline.last_trace.steps if pipeline.last_trace else ():
-            if step.step != "run" and step.finished_at is not None:
-                seconds[step.step] = (step.finished_at - step.started_at).total_seconds()
-        settled = time.perf_counter()
-        settle_late_rows(conn, chosen)
-        seconds["settle"] = time.perf_counter() - settled
-        report = LoadReport(chosen.name, reports, seconds)
-        stamp.files = len(reports)
-        stamp.read, stamp.loaded, stamp.quarantined = report.read, report.loaded, report.quarantined
+    with vendor_lock(conn, chosen.dataset) as db:
+        recover(pipeline, conn, chosen, db, path)
+        # One _loaded_at for the whole load, logged in raw_<vendor>._gridhouse_loads (ingest/loads.py).
+        with log_row(db, chosen.dataset) as stamp:
+            memory = Memory.read(db, chosen.dataset)
+            source = chosen.source(
+                plan, reports, full_refresh, on_file, loaded_at=stamp.loaded_at, memory=memory
+            )
+            _run(chosen, conn, path, lambda: pipeline.run(source, loader_file_format=file_format()))
+            for step in pipeline.last_trace.steps if pipeline.last_trace else ():
+                if step.step != "run" and step.finished_at is not None:
+                    seconds[step.step] = (step.finished_at - step.started_at).total_seconds()
+            settled = time.perf_counter()
+            corrected = settle_late_rows(conn, chosen, stamp.loaded_at)
+            seconds["settle"] = time.perf_counter() - settled
+            for file in reports:
+                file.corrected = corrected.get(file.file, 0)
+            report = LoadReport(chosen.name, reports, seconds)
+            stamp.files = len(reports)
+            stamp.read, stamp.loaded, stamp.quarantined = report.read, report.loaded, report.quarantined
+            stamp.corrected = report.corrected
+            stamp.remember = lambda db: memory.write(db, chosen.dataset, stamp.loaded_at)
     return report
+
+
+def recover(pipeline: Any, conn: Connection, chosen: Vendor, db: Any, path: Path | str) -> None:
+    """Finish the load packages that a load which died left in the local cache, as a load of its own.
+
+    Their rows carry the dead load's _loaded_at, which dbt may already have passed: they are re-stamped
+    with this load's, logged `recovered` with `recovers` naming the dead load. Only loads this database
+    logged and that did not finish are recovered; any other package (a database made anew) is dropped.
+    `db` holds the vendor's lock. Without a cache, a dead load stays `abandoned`, its committed rows valid.
+    """
+    from psycopg import sql
+
+    if not pipeline.has_pending_data:
+        return
+    _run(chosen, conn, path, pipeline.normalize)
+    stamps = []
+    for load_id in pipeline.list_normalized_load_packages():
+        stamp = pipeline.get_load_package_state(load_id).get(LOADED_AT_KEY)
+        stamps.append(datetime.fromisoformat(stamp) if stamp else None)
+    dead = unfinished(db, chosen.dataset, [s for s in stamps if s is not None])
+    if not dead or len(dead) < len(stamps):
+        pipeline.abort_packages()  # not (all) this database's dead loads: leave it to the files
+        return
+    with log_row(db, chosen.dataset, status="recovered", recovers=max(dead)) as stamp:
+        _run(chosen, conn, path, pipeline.load)
+        settle_late_rows(conn, chosen, stamp.loaded_at)
+        with conn.connect() as restamp:
+            schema = sql.Identifier(chosen.dataset)
+            for spec in (*chosen.tables, QUARANTINE):
+                restamp.execute(
+                    sql.SQL("update {}.{} set _loaded_at = %s where _loaded_at = any(%s)").format(
+                        schema, sql.Identifier(spec.name)
+                    ),
+                    (stamp.loaded_at, dead),
+                )
+                if spec.strategy == "append-new":
+                    restamp.execute(
+                        sql.SQL("update {}.{} set replaced_at = %s where replaced_at = any(%s)").format(
+                            schema, sql.Identifier(spec.replaced_name)
+                        ),
+                        (stamp.loaded_at, dead),
+                    )
+            restamp.commit()
+
+
+def _run(chosen: Vendor, conn: Connection, path: Path | str, step: Callable[[], Any]) -> None:
+    """A dlt step; its failure as one GridhouseError naming the input and the database."""
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    try:
+        step()
+    except PipelineStepFailed as exc:
+        cause = exc.__cause__ or exc.exception
+        while cause is not None and not isinstance(cause, GridhouseError) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, GridhouseError):
+            raise cause from None
+        raise GridhouseError(
+            f"{chosen.name}: the {exc.step} step failed while loading {path} into "
+            f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
+        ) from exc
 
 
 PG_TYPES = {"string": "varchar", "int64": "bigint", "double": "double precision", "bool": "boolean"}
@@ -148,7 +210,9 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
 
     So dbt builds before a vendor has sent anything (its marts are empty, not broken), consumers can
     count on each `quarantine` table, and duplicate keys are impossible, not merely unlikely.
-    The columns are the loader's TableSpecs plus dlt's `_dlt_load_id`; dlt adopts the tables.
+    The columns are the loader's TableSpecs plus dlt's `_dlt_load_id`; dlt adopts the tables. Each fact
+    table has `<table>_late` (rows to upsert) and `<table>_replaced` (the rows corrections replaced, with
+    `replaced_at`); the load log and the loader's memory (ingest/memory.py) are made here too.
     """
     from psycopg import sql
 
@@ -157,12 +221,15 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
             schema = sql.Identifier(chosen.dataset)
             db.execute(sql.SQL("create schema if not exists {}").format(schema))
             ensure_log(db, chosen.dataset)
-            # (spec, keyed): `<table>_late` holds rows that may repeat keys until they are settled.
-            specs = [(s, True) for s in (*chosen.tables, QUARANTINE)]
-            specs += [
-                (replace(s, name=s.late_name), False) for s in chosen.tables if s.strategy == "append-new"
-            ]
-            for spec, keyed in specs:
+            ensure_memory(db, chosen.dataset)
+            # (spec, keyed, extra columns): `<table>_late` holds rows that may repeat keys until they are
+            # settled; `<table>_replaced` the rows a correction replaced.
+            specs = [(s, True, "") for s in (*chosen.tables, QUARANTINE)]
+            for s in chosen.tables:
+                if s.strategy == "append-new":
+                    specs.append((replace(s, name=s.late_name), False, ""))
+                    specs.append((replace(s, name=s.replaced_name), False, "replaced_at"))
+            for spec, keyed, extra in specs:
                 columns = [
                     sql.SQL("{} {}{}").format(
                         sql.Identifier(f.name),
@@ -172,6 +239,10 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
                     for f in spec.full_schema
                 ]
                 columns.append(sql.SQL("_dlt_load_id varchar(64) not null"))
+                if extra:
+                    columns.append(
+                        sql.SQL("{} timestamp with time zone not null").format(sql.Identifier(extra))
+                    )
                 db.execute(
                     sql.SQL("create table if not exists {}.{} ({})").format(
                         schema, sql.Identifier(spec.name), sql.SQL(", ").join(columns)
@@ -196,39 +267,15 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
                 )
 
 
-def settle_late_rows(conn: Connection, chosen: Vendor) -> int:
-    """Move rows that may have been loaded before from `<table>_late` into the table, skipping keys
-    already there (the unique index decides). Runs after every load, so an interrupted one heals;
-    an empty `<table>_late` (no row went late: the usual case) costs one probe.
-    Both tables and the index exist: ensure_raw_tables() made them before the load."""
-    from psycopg import sql
-
-    moved = 0
+def settle_late_rows(conn: Connection, chosen: Vendor, loaded_at: datetime) -> Counter[str]:
+    """Upsert the rows of every `<table>_late` (ingest/settle.py), in one transaction; returns the rows
+    corrected per `_source_file`. Runs after every load, so leftovers of a load that died are taken in
+    too; an empty `<table>_late` (no row went late: the usual case) costs one probe.
+    The tables exist: ensure_raw_tables() made them before the load."""
+    corrected: Counter[str] = Counter()
     with conn.connect() as db:
         for spec in chosen.tables:
-            if spec.strategy != "append-new":
-                continue
-            schema, table, late_table = (
-                sql.Identifier(n) for n in (chosen.dataset, spec.name, spec.late_name)
-            )
-            late = db.execute(sql.SQL("select exists (select from {}.{})").format(schema, late_table))
-            if not late.fetchone()[0]:  # the usual case: the marks sent every row straight to the table
-                continue
-            columns = [  # as dlt left them: it may have added columns since the tables were made
-                row[0]
-                for row in db.execute(
-                    "select column_name from information_schema.columns "
-                    "where table_schema = %s and table_name = %s order by ordinal_position",
-                    (chosen.dataset, spec.late_name),
-                )
-            ]
-            names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-            cursor = db.execute(
-                sql.SQL("insert into {}.{} ({}) select {} from {}.{} on conflict do nothing").format(
-                    schema, table, names, names, schema, late_table
-                )
-            )
-            moved += max(cursor.rowcount, 0)
-            db.execute(sql.SQL("delete from {}.{}").format(schema, late_table))
+            if spec.strategy == "append-new":
+                corrected += settle(db, chosen.dataset, spec, loaded_at)
         db.commit()
-    return moved
+    return corrected

@@ -58,17 +58,18 @@ def get_json(url: str, params: dict[str, Any] | None = None) -> Any:
 @dataclass(frozen=True)
 class UrlInput:
     """A document behind a URL. With `since_series`, asks only for points after the oldest series
-    mark of that prefix (e.g. one device), from the marks of table `since_table`."""
+    mark of that prefix (e.g. one device), from the marks of table `since_table` (the loader's
+    memory, ingest/memory.py: `cursors` = {"marks": {table: {series: [hwm_ms, n, checksum]}}})."""
 
     url: str
     name: str
     since_series: str | None = None
     since_table: str | None = None
 
-    def read(self, state: dict[str, Any] | None = None) -> Document:
+    def read(self, cursors: dict[str, Any] | None = None) -> Document:
         params: dict[str, Any] = {}
-        if self.since_series and state:
-            marks = state.get("marks", {}).get(self.since_table, {})
+        if self.since_series and cursors:
+            marks = cursors.get("marks", {}).get(self.since_table, {})
             prefix = self.since_series + SERIES_SEPARATOR
             mine = [mark[0] for key, mark in marks.items() if key.startswith(prefix)]
             if mine:
@@ -83,7 +84,7 @@ class BytesInput:
     name: str
     content: bytes
 
-    def read(self, state: dict[str, Any] | None = None) -> Document:
+    def read(self, cursors: dict[str, Any] | None = None) -> Document:
         return Document(name=self.name, content=self.content)
 
 

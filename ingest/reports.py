@@ -7,17 +7,20 @@ from dataclasses import dataclass, field
 
 @dataclass
 class FileReport:
-    """Counts for one file. Invariant: read == loaded + skipped + quarantined.
+    """Counts for one file. Invariant: read == loaded + quarantined.
 
-    `skipped` counts rows the series marks recognised as already loaded by an earlier load of an
-    earlier version of the same file; a first load has none. A file whose content was loaded before
-    is not read at all (`unchanged`).
+    `loaded` counts every record the raw tables now hold as the file gave it: rows new to the table,
+    rows that replaced a held row of the same key with other values (`corrected`, the replaced ones
+    kept in `<table>_replaced`), and rows already held with the same values (of those, `skipped` were
+    recognised by the series marks and not even sent). A file whose content a finished load already
+    loaded is not read at all (`unchanged`).
     """
 
     source: str
     file: str
     read: int = 0
     loaded: int = 0
+    corrected: int = 0
     skipped: int = 0
     quarantined: int = 0
     unchanged: bool = False
@@ -26,7 +29,7 @@ class FileReport:
 
     @property
     def balanced(self) -> bool:
-        return self.read == self.loaded + self.skipped + self.quarantined
+        return self.read == self.loaded + self.quarantined
 
 
 @dataclass
@@ -48,6 +51,10 @@ class LoadReport:
     @property
     def loaded(self) -> int:
         return sum(f.loaded for f in self.files)
+
+    @property
+    def corrected(self) -> int:
+        return sum(f.corrected for f in self.files)
 
     @property
     def skipped(self) -> int:

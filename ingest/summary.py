@@ -12,7 +12,7 @@ console = Console()
 
 def print_load_reports(reports: list[LoadReport]) -> None:
     table = Table(title="Load", title_justify="left")
-    for name in ("source", "files", "unchanged", "read", "loaded", "quarantined"):
+    for name in ("source", "files", "unchanged", "read", "loaded", "corrected", "quarantined"):
         table.add_column(name, justify="left" if name == "source" else "right")
     for r in reports:
         table.add_row(
@@ -21,6 +21,7 @@ def print_load_reports(reports: list[LoadReport]) -> None:
             str(r.unchanged_files),
             f"{r.read:,}",
             f"{r.loaded:,}",
+            f"{r.corrected:,}",
             f"{r.quarantined:,}",
         )
     console.print(table)

@@ -107,39 +107,3 @@ def test_a_file_is_header_batches_trailer(tmp_path):
 def test_only_known_types_into_matching_columns(arrow_type, column, ok):
     assert encodable(pa.schema([pa.field("c", arrow_type)]), {"c": column}) is ok
     assert encodable(pa.schema([pa.field("c", arrow_type)]), {}) is False
-
-
-def test_early_copy_commits_when_claimed_and_rolls_back_otherwise(fresh_db, tmp_path):
-    from ingest.binary_copy import EarlyCopy
-
-    with fresh_db.connect(autocommit=True) as db:
-        db.execute("create table t (s varchar, i bigint, _dlt_load_id varchar(64) not null)")
-    rows = pa.table({"s": pa.array(["a", "b", "c"]), "i": pa.array([1, 2, 3], pa.int64())})
-    file = tmp_path / "t.parquet"
-    pq.write_table(rows.append_column("_dlt_load_id", pa.array(["L1"] * 3)), file)
-
-    kept = EarlyCopy(fresh_db.connect, "public", "t")
-    for part in (rows.slice(0, 2), rows.slice(2)):
-        kept.send(part, "L1")
-    kept.close()
-    assert kept.covers(str(file), "L1") and not kept.covers(str(file), "L2")
-    kept.commit()
-
-    dropped = EarlyCopy(fresh_db.connect, "public", "t")
-    dropped.send(rows.slice(0, 1), "L2")
-    assert not dropped.covers(str(file), "L2")  # fewer rows than the file: the file's own COPY loads it
-    dropped.abandon()
-
-    failed = EarlyCopy(fresh_db.connect, "public", "missing")
-    failed.send(rows, "L3")
-    failed.close()
-    with pytest.raises(Exception, match="missing"):
-        failed.commit()
-    failed.abandon()
-
-    with fresh_db.connect() as db:
-        assert db.execute("select s, i, _dlt_load_id from t order by i").fetchall() == [
-            ("a", 1, "L1"),
-            ("b", 2, "L1"),
-            ("c", 3, "L1"),
-        ]

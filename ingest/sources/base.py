@@ -1,4 +1,4 @@
-"""What every vendor source shares: table specs, one resource that walks files, file-level state."""
+"""What every vendor source shares: table specs, one resource that walks files, the per-file memory."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import dlt
@@ -18,12 +18,14 @@ import pyarrow as pa
 from ingest import quarantine
 from ingest.documents import Document
 from ingest.errors import GridhouseError
+from ingest.memory import Memory
 from ingest.quarantine import Rejects
 from ingest.reports import FileReport
-from ingest.sources.marks import SeriesCodes, split
+from ingest.sources.marks import SeriesCodes, Split, row_hashes, split
 
 Strategy = Literal["append-new", "delete-insert"]
-LOADED_AT_TYPE = pa.timestamp("us", tz="UTC")
+INSTANT_TYPE = pa.timestamp("us", tz="UTC")  # a UTC instant, to the microsecond
+LOADED_AT_TYPE = INSTANT_TYPE
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,10 @@ class TableSpec:
     """A raw table: arrow schema (without load metadata), primary key and how it is written.
 
     append-new: facts (telemetry, readings). New rows are appended (COPY, no merge); rows that may
-        have been loaded before go through `<name>_late` and `on conflict do nothing` (see marks.py).
-        `series` names the key columns of one series; the rest of the primary key is its time.
+        have been loaded before go through `<name>_late` and are upserted (ingest/settle.py): latest
+        delivery wins, a replaced row goes to `<name>_replaced`. `series` names the key columns of one
+        series; `time` is the rest of the primary key, the record's instant (epoch_ms or measured_at);
+        `values` are what a correction changes (compared as a whole, and in the series marks' checksum).
     delete-insert: slowly changing records (assets, metadata, quarantine): dlt merge, newest wins.
     """
 
@@ -41,10 +45,16 @@ class TableSpec:
     primary_key: tuple[str, ...]
     strategy: Strategy
     series: tuple[str, ...] = ()
+    time: str = ""
+    values: tuple[str, ...] = ()
 
     @property
     def late_name(self) -> str:
         return f"{self.name}_late"
+
+    @property
+    def replaced_name(self) -> str:
+        return f"{self.name}_replaced"
 
     @property
     def full_schema(self) -> pa.Schema:
@@ -130,7 +140,7 @@ class Input(Protocol):
 
     name: str
 
-    def read(self, state: dict[str, Any] | None = None) -> Document: ...
+    def read(self, cursors: dict[str, Any] | None = None) -> Document: ...
 
 
 @dataclass(frozen=True)
@@ -146,25 +156,21 @@ def walk(
     plan: Iterable[Planned],
     reports: list[FileReport],
     full_refresh: bool,
-    state: dict[str, Any],
+    memory: Memory,
     on_file: Callable[[FileReport], None] | None = None,
     loaded_at: datetime | None = None,
-    early: EarlyRows | None = None,
 ) -> Iterator[Any]:
-    """Parse each document once, yield its tables and quarantine, record its digest in the state.
+    """Parse each document once, yield its tables and quarantine, note its digest in `memory`.
 
-    A document whose digest was loaded before is skipped: loading the same files again adds nothing.
-    A changed document is parsed whole; its fact rows are split by the series marks (marks.py) and
-    yielded in batches of many documents. `early` also gets each document's new fact rows as soon as
-    they are split (ingest/binary_copy.py EarlyCopies: the server starts on them during the parse).
+    A document whose digest a finished load remembers is skipped: loading the same files again adds
+    nothing. A changed document is parsed whole; its fact rows are split by the series marks (marks.py)
+    and yielded in batches of many documents.
     """
-    seen: dict[str, str] = state.setdefault("digests", {})
-    all_marks: dict[str, dict[str, list[int]]] = state.setdefault("marks", {})
     batches = Batches()
     for planned in plan:
         report = FileReport(source=source, file=planned.file.name)
         try:
-            doc = planned.file.read(state)
+            doc = planned.file.read(memory.cursors())
         except GridhouseError as exc:  # an API that kept failing: try this input again next load
             report.error = str(exc)
             reports.append(report)
@@ -172,7 +178,7 @@ def walk(
                 on_file(report)
             continue
         digest = doc.digest
-        if not full_refresh and seen.get(doc.name) == digest:
+        if not full_refresh and memory.digests.get(doc.name) == digest:
             report.unchanged = True
         else:
             started = time.perf_counter()
@@ -185,38 +191,30 @@ def walk(
             report.loaded = parsed.loaded
             for rows in parsed.tables:
                 if rows.spec.strategy == "append-new":
-                    assert rows.times is not None, rows.spec.name
-                    marks = all_marks.setdefault(rows.spec.name, {})
                     started = time.perf_counter()
-                    parts = split(
-                        rows.table, rows.spec.series, rows.times, marks, not full_refresh, rows.series
-                    )
+                    parts = _split(rows, memory, trust=not full_refresh)
                     report.parse_seconds += time.perf_counter() - started
-                    report.loaded -= parts.skipped
                     report.skipped += parts.skipped
-                    if early is not None and parts.new.num_rows:
-                        early.send(rows.spec.name, parts.new)
                     yield from batches.add(rows.spec, parts.new)
                     yield from batches.add(rows.spec, parts.late, late=True)
                 elif rows.table.num_rows:
                     yield rows.spec.item(rows.table)
             if len(rejects):
                 yield QUARANTINE.item(rejects.table(stamp))
-            seen[doc.name] = digest
+            memory.remember(doc.name, digest, report)
         reports.append(report)
         if on_file is not None:
             on_file(report)
     yield from batches.flush()
-    if early is not None:
-        early.close()
 
 
-class EarlyRows(Protocol):
-    """Where new fact rows go while the load is still parsing (ingest/binary_copy.py EarlyCopies)."""
-
-    def send(self, table_name: str, table: pa.Table) -> None: ...
-
-    def close(self) -> None: ...
+def _split(rows: Rows, memory: Memory, trust: bool) -> Split:
+    """A document's fact rows: new, late (may repeat held keys) and skipped (held as they are)."""
+    spec = rows.spec
+    assert rows.times is not None, spec.name
+    hashes = row_hashes(rows.table, (spec.time, *spec.values))
+    marks, changed = memory.marks_of(spec.name), memory.changed_in(spec.name)
+    return split(rows.table, spec.series, rows.times, hashes, marks, trust, rows.series, changed)
 
 
 BATCH_ROWS = 250_000
@@ -265,6 +263,9 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+LOADED_AT_KEY = "gridhouse_loaded_at"  # in the load package's state: the `_loaded_at` of its rows
+
+
 def vendor_resource(
     name: str,
     source: str,
@@ -273,21 +274,23 @@ def vendor_resource(
     full_refresh: bool,
     on_file: Callable[[FileReport], None] | None,
     loaded_at: datetime | None = None,
-    early: EarlyRows | None = None,
+    memory: Memory | None = None,
 ) -> Any:
     """The one dlt resource of a vendor: walks its planned files and dispatches rows to raw tables."""
 
     @dlt.resource(name=name)
     def files() -> Iterator[Any]:
-        state = dlt.current.resource_state()
-        yield from walk(source, plan, reports, full_refresh, state, on_file, loaded_at, early)
+        if loaded_at is not None:  # a later command that finds this package unloaded re-stamps its rows
+            dlt.current.load_package_state()["state"][LOADED_AT_KEY] = loaded_at.isoformat()
+        yield from walk(source, plan, reports, full_refresh, memory or Memory(), on_file, loaded_at)
 
     return files
 
 
 def vendor_source(name: str, resource: str, description: str) -> Callable[..., Any]:
-    """The dlt source of one vendor: a single resource (`resource`, whose dlt state holds the file
-    digests and series marks) that walks the planned inputs and dispatches rows to raw tables."""
+    """The dlt source of one vendor: a single resource (`resource`) that walks the planned inputs and
+    dispatches rows to raw tables. What was read before comes from `memory` (ingest/memory.py), never
+    from dlt's state."""
 
     def source(
         plan: list[Planned],
@@ -295,9 +298,9 @@ def vendor_source(name: str, resource: str, description: str) -> Callable[..., A
         full_refresh: bool = False,
         on_file: Callable[[FileReport], None] | None = None,
         loaded_at: datetime | None = None,
-        early: EarlyRows | None = None,
+        memory: Memory | None = None,
     ) -> Any:
-        return vendor_resource(resource, name, plan, reports, full_refresh, on_file, loaded_at, early)
+        return vendor_resource(resource, name, plan, reports, full_refresh, on_file, loaded_at, memory)
 
     source.__name__ = source.__qualname__ = name
     source.__doc__ = description
@@ -330,14 +333,20 @@ def iso_problem(value: object) -> str | None:
     return None
 
 
-def iso_epoch_ms(value: str) -> int:
-    """Epoch milliseconds of an ISO time that iso_problem() accepted."""
-    return int(datetime.fromisoformat(value).timestamp() * 1000)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def iso_epoch_us(value: str) -> int:
+    """The instant of an ISO time that iso_problem() accepted, in epoch microseconds: one number for
+    every way of writing it (`...00Z`, `...00.000Z`, `...01:00+01:00`)."""
+    return (datetime.fromisoformat(value) - EPOCH) // MICROSECOND
 
 
 class RunKeys:
-    """Keys already read in this run, across files, hashed to 8 bytes each, so a key read twice
-    is quarantined instead of reaching an insert-only merge twice."""
+    """Keys already read in this run, across files, hashed to 8 bytes each, so a key read twice is
+    quarantined instead of reaching the table twice in one load. A key holds the record's instant
+    (iso_epoch_us), never its text: one instant written two ways is one key."""
 
     def __init__(self) -> None:
         self._seen: set[int] = set()

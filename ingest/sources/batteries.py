@@ -68,6 +68,8 @@ TELEMETRY = TableSpec(
     ("device_id", "series_name", "epoch_ms"),
     "append-new",
     series=("device_id", "series_name"),
+    time="epoch_ms",
+    values=("value",),
 )
 
 

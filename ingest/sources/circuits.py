@@ -22,6 +22,7 @@ from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.remote import UrlInput, is_url, listing
 from ingest.sources.base import (
+    INSTANT_TYPE,
     Parsed,
     Planned,
     Rows,
@@ -29,7 +30,7 @@ from ingest.sources.base import (
     TableSpec,
     describe,
     is_number,
-    iso_epoch_ms,
+    iso_epoch_us,
     iso_problem,
     vendor_source,
 )
@@ -64,13 +65,16 @@ POWER = TableSpec(
         [
             pa.field("duid", pa.string(), nullable=False),
             pa.field("circuit_number", pa.int64(), nullable=False),
-            pa.field("timestamp_iso", pa.string(), nullable=False),
+            pa.field("timestamp_iso", pa.string(), nullable=False),  # as published
+            pa.field("measured_at", INSTANT_TYPE, nullable=False),  # the instant timestamp_iso names
             pa.field("power_watts", pa.float64(), nullable=False),
         ]
     ),
-    ("duid", "circuit_number", "timestamp_iso"),
+    ("duid", "circuit_number", "measured_at"),
     "append-new",
     series=("duid", "circuit_number"),
+    time="measured_at",
+    values=("power_watts",),
 )
 
 INSERT = re.compile(
@@ -211,12 +215,11 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
         parsed.read = 1
         return parsed
     columns: dict[str, list[Any]] = {name: [] for name in POWER.schema.names}
-    times: list[int] = []
+    instants: list[int] = []  # epoch microseconds
     for i, record in enumerate(records):
         problem = _power_problem(record)
-        if problem is None and not run_keys.first_time(
-            record["duid"], record["circuit_number"], record["timestamp"]
-        ):
+        instant = iso_epoch_us(record["timestamp"]) if problem is None else 0
+        if problem is None and not run_keys.first_time(record["duid"], record["circuit_number"], instant):
             problem = (
                 "timestamp",
                 "duplicate sample: same sensor, circuit and time as one read before "
@@ -228,11 +231,13 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
         columns["duid"].append(record["duid"])
         columns["circuit_number"].append(record["circuit_number"])
         columns["timestamp_iso"].append(record["timestamp"])
-        times.append(iso_epoch_ms(record["timestamp"]))
+        instants.append(instant)
         columns["power_watts"].append(float(record["power_watts"]))
     parsed.read = len(records)
     parsed.loaded = len(columns["duid"])
-    parsed.tables.append(Rows(POWER, POWER.table(columns, doc.name, loaded_at), np.array(times, np.int64)))
+    columns["measured_at"] = np.array(instants, np.int64)
+    times_ms = columns["measured_at"] // 1000
+    parsed.tables.append(Rows(POWER, POWER.table(columns, doc.name, loaded_at), times_ms))
     return parsed
 
 

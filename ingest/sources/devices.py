@@ -24,6 +24,7 @@ from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.sources.base import (
+    INSTANT_TYPE,
     Parsed,
     Planned,
     Rows,
@@ -31,7 +32,7 @@ from ingest.sources.base import (
     TableSpec,
     describe,
     is_number,
-    iso_epoch_ms,
+    iso_epoch_us,
     iso_problem,
     vendor_source,
 )
@@ -59,16 +60,19 @@ READINGS = TableSpec(
     pa.schema(
         [
             pa.field("device_id", pa.string(), nullable=False),
-            pa.field("timestamp_iso", pa.string(), nullable=False),
+            pa.field("timestamp_iso", pa.string(), nullable=False),  # as published
+            pa.field("measured_at", INSTANT_TYPE, nullable=False),  # the instant timestamp_iso names
             pa.field("power_w", pa.float64(), nullable=False),
             pa.field("energy_wh", pa.float64(), nullable=False),
             pa.field("charge_pct", pa.float64()),
             pa.field("mode", pa.string()),
         ]
     ),
-    ("device_id", "timestamp_iso"),
+    ("device_id", "measured_at"),
     "append-new",
     series=("device_id",),
+    time="measured_at",
+    values=("power_w", "energy_wh", "charge_pct", "mode"),
 )
 
 
@@ -121,7 +125,7 @@ def _registry_problem(entry: object, seen: set[str]) -> tuple[str, str] | None:
 def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: RunKeys) -> Parsed:
     parsed = Parsed()
     columns: dict[str, list[Any]] = {name: [] for name in READINGS.schema.names}
-    times: list[int] = []
+    instants: list[int] = []  # epoch microseconds
     read = 0
     for number, line in enumerate(doc.content.splitlines(), start=1):
         if not line.strip():
@@ -137,7 +141,8 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
         if problem is not None:
             rejects.add(position, problem[0], problem[1], record)
             continue
-        if not run_keys.first_time(record["device_id"], record["timestamp"]):
+        instant = iso_epoch_us(record["timestamp"])
+        if not run_keys.first_time(record["device_id"], instant):
             rejects.add(
                 position,
                 "timestamp",
@@ -147,7 +152,7 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
             continue
         columns["device_id"].append(record["device_id"])
         columns["timestamp_iso"].append(record["timestamp"])
-        times.append(iso_epoch_ms(record["timestamp"]))
+        instants.append(instant)
         columns["power_w"].append(float(record["power_w"]))
         columns["energy_wh"].append(float(record["energy_wh"]))
         charge = record.get("charge_pct")
@@ -155,9 +160,9 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
         columns["mode"].append(record.get("mode") if isinstance(record.get("mode"), str) else None)
     parsed.read = read
     parsed.loaded = len(columns["device_id"])
-    parsed.tables.append(
-        Rows(READINGS, READINGS.table(columns, doc.name, loaded_at), np.array(times, np.int64))
-    )
+    columns["measured_at"] = np.array(instants, np.int64)
+    times_ms = columns["measured_at"] // 1000
+    parsed.tables.append(Rows(READINGS, READINGS.table(columns, doc.name, loaded_at), times_ms))
     return parsed
 
 

@@ -1,24 +1,28 @@
-"""Series high-water marks: which rows of a fact file are new, already loaded, or possibly late.
+"""Series marks: which rows of a fact file are new, already held as they are, or possibly corrections.
 
-For each series (e.g. one device's `BatteryPowerW`), the state keeps the highest time loaded and the
-count and sum of the times loaded. When a file comes again (changed):
+For each series (e.g. one device's `BatteryPowerW`) the memory (ingest/memory.py) keeps the highest time
+loaded (`hwm_ms`), how many points up to it were loaded (`n`) and a checksum over their times and values
+(the sum of a 64-bit hash per row). When a file comes again (changed):
 - rows after the mark are new: they are appended (a plain COPY, no merge);
-- rows at or before the mark whose (count, sum of times) equals the state are already loaded: skipped;
-- otherwise those rows may hold late points: they go to `<table>_late` and are moved into the table
-  after the load with `on conflict do nothing`, so nothing is duplicated and nothing is lost.
-The marks only decide how much work a load does; correctness never depends on them.
+- rows at or before the mark whose count and checksum equal the mark's are held as they are: skipped;
+- otherwise those rows may hold late points or corrections: they go to `<table>_late`, whose rows are
+  upserted after the load (ingest/settle.py): a different value replaces the held one, audited.
+The marks only decide how much work a load does; correctness never depends on them: a "new" row whose
+key is held after all fails its file's COPY, and the file goes through `<table>_late` instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-MASK_64 = (1 << 63) - 1
+MASK_63 = (1 << 63) - 1  # checksums are stored as a bigint
 SERIES_SEPARATOR = "\u241f"  # joins the key columns of a series in the marks' names
+NULL_HASH = np.uint64(0x9E3779B97F4A7C15)
 
 
 SeriesCodes = tuple[np.ndarray, list[str]]  # a series code per row, and the name of each code
@@ -39,16 +43,19 @@ class Split:
 def split(
     table: pa.Table,
     key: tuple[str, ...],
-    times: np.ndarray,
+    times_ms: np.ndarray,
+    hashes: np.ndarray,
     marks: dict[str, list[int]],
     trust: bool,
     series: SeriesCodes | None = None,
+    changed: set[str] | None = None,
 ) -> Split:
     """Split `table` by its series marks and update `marks` to what the table now holds.
 
-    `times` are epoch milliseconds per row; `trust=False` (a full refresh) sends every old row late.
-    `series` (a code per row, the name of each code) saves reading the key columns when the parser
-    already knows them.
+    `times_ms` are each row's time in epoch milliseconds, `hashes` each row's hash (row_hashes);
+    `trust=False` (a full refresh) sends every old row late. `series` (a code per row, the name of each
+    code) saves reading the key columns when the parser already knows them. The names of the series
+    whose mark changed are added to `changed`.
     """
     if table.num_rows == 0:
         return Split(table, table, 0)
@@ -61,23 +68,73 @@ def split(
     skipped = 0
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
         rows = order[start:end]
-        series = names[sorted_codes[start]]
-        t = times[rows]
-        hwm, count, total = marks.get(series, (-1, 0, 0))
+        name = names[sorted_codes[start]]
+        t, h = times_ms[rows], hashes[rows]
+        hwm, count, checksum = marks.get(name, (-1, 0, 0))
         is_new = t > hwm
-        old = t[~is_new]
+        old = ~is_new
         new_mask[rows[is_new]] = True
-        if old.size == 0 or (trust and old.size == count and _sum(old) == total):
-            skipped += int(old.size)
-            marks[series] = [
-                max(hwm, int(t.max())),
-                count + int(is_new.sum()),
-                (total + _sum(t[is_new])) & MASK_64,
-            ]
+        n_old = int(old.sum())
+        if n_old == 0 or (trust and n_old == count and _sum(h[old]) == checksum):
+            skipped += n_old
+            mark = [max(hwm, int(t.max())), count + int(is_new.sum()), (checksum + _sum(h[is_new])) & MASK_63]
         else:
-            late_mask[rows[~is_new]] = True
-            marks[series] = [max(hwm, int(t.max())), int(t.size), _sum(t)]
+            late_mask[rows[old]] = True
+            mark = [max(hwm, int(t.max())), int(t.size), _sum(h)]
+        if mark != list(marks.get(name, ())):
+            marks[name] = mark
+            if changed is not None:
+                changed.add(name)
     return Split(_rows(table, new_mask), _rows(table, late_mask), skipped)
+
+
+def row_hashes(table: pa.Table, columns: tuple[str, ...]) -> np.ndarray:
+    """A 64-bit hash per row over `columns` (the key time and the values), the same in every process."""
+    hashes = np.zeros(table.num_rows, dtype=np.uint64)
+    for column in columns:
+        hashes = _mix(hashes * np.uint64(31) + _column_hashes(table[column].combine_chunks()))
+    return hashes
+
+
+def _column_hashes(column: pa.Array) -> np.ndarray:
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        column = pc.dictionary_encode(column)  # each distinct string is hashed once
+        kind = column.type
+    if pa.types.is_dictionary(kind):
+        words = column.dictionary
+        if pa.types.is_string(words.type) or pa.types.is_large_string(words.type):
+            distinct = _string_hashes(words.to_pylist())
+        else:
+            distinct = _column_hashes(words)
+        indices = column.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        values = distinct[indices] if len(distinct) else np.zeros(len(column), np.uint64)
+    else:
+        if pa.types.is_timestamp(kind):
+            column = pc.cast(column, pa.timestamp("us", kind.tz)).cast(pa.int64())
+        elif pa.types.is_boolean(kind):
+            column = column.cast(pa.int64())
+        filled = column.fill_null(0).to_numpy(zero_copy_only=False)
+        values = _mix(np.ascontiguousarray(filled).view(np.uint64))
+    if column.null_count:
+        values = np.where(column.is_valid().to_numpy(zero_copy_only=False), values, NULL_HASH)
+    return values
+
+
+def _string_hashes(strings: list[str]) -> np.ndarray:
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") for s in strings],
+        dtype=np.uint64,
+    )
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: every input bit moves every output bit (wrapping uint64 arithmetic)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
 def _rows(table: pa.Table, mask: np.ndarray) -> pa.Table:
@@ -90,7 +147,7 @@ def _rows(table: pa.Table, mask: np.ndarray) -> pa.Table:
 
 
 def _sum(values: np.ndarray) -> int:
-    return int(np.bitwise_and(np.sum(values.astype(np.uint64), dtype=np.uint64), np.uint64(MASK_64)))
+    return int(np.sum(values, dtype=np.uint64)) & MASK_63
 
 
 def _series_codes(table: pa.Table, key: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:

@@ -22,6 +22,7 @@ from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
 from ingest.remote import UrlInput, is_url, listing
 from ingest.sources.base import (
+    INSTANT_TYPE,
     Parsed,
     Planned,
     Rows,
@@ -29,7 +30,7 @@ from ingest.sources.base import (
     TableSpec,
     describe,
     is_number,
-    iso_epoch_ms,
+    iso_epoch_us,
     iso_problem,
     vendor_source,
 )
@@ -42,15 +43,18 @@ READINGS = TableSpec(
         [
             pa.field("muid", pa.string(), nullable=False),
             pa.field("obis_code", pa.string(), nullable=False),
-            pa.field("timestamp_iso", pa.string(), nullable=False),
+            pa.field("timestamp_iso", pa.string(), nullable=False),  # as published
+            pa.field("measured_at", INSTANT_TYPE, nullable=False),  # the instant timestamp_iso names
             pa.field("value", pa.float64(), nullable=False),
             pa.field("measurement", pa.string()),
             pa.field("quality", pa.string()),
         ]
     ),
-    ("muid", "obis_code", "timestamp_iso"),
+    ("muid", "obis_code", "measured_at"),
     "append-new",
     series=("muid", "obis_code"),
+    time="measured_at",
+    values=("value", "measurement", "quality"),
 )
 
 TENANTS = TableSpec(
@@ -136,7 +140,7 @@ def parse_readings(
         parsed.read = 1
         return parsed
     columns: dict[str, list[Any]] = {name: [] for name in READINGS.schema.names}
-    times: list[int] = []
+    instants: list[int] = []  # epoch microseconds
     read = 0
     for i, record in enumerate(records):
         keys = [k for k in record if OBIS_KEY.match(k)] if isinstance(record, dict) else []
@@ -154,6 +158,7 @@ def parse_readings(
             problem = ("tags.muid", "missing or empty tags.muid")
         elif (why := iso_problem(record.get("timestamp"))) is not None:
             problem = ("timestamp", why)
+        instant = iso_epoch_us(record["timestamp"]) if problem is None else 0
         for key in keys:
             position = f"data[{i}].{key}"
             value = record[key]
@@ -161,7 +166,7 @@ def parse_readings(
                 rejects.add(position, problem[0], problem[1], record)
             elif not is_number(value):
                 rejects.add(position, key, f"non-numeric value {describe(value)}", record)
-            elif not run_keys.first_time(muid, key.upper(), record["timestamp"]):
+            elif not run_keys.first_time(muid, key.upper(), instant):
                 rejects.add(
                     position,
                     key,
@@ -173,15 +178,15 @@ def parse_readings(
                 columns["muid"].append(muid)
                 columns["obis_code"].append(key.upper())
                 columns["timestamp_iso"].append(record["timestamp"])
-                times.append(iso_epoch_ms(record["timestamp"]))
+                instants.append(instant)
                 columns["value"].append(float(value))
                 columns["measurement"].append(_text(record.get("measurement")))
                 columns["quality"].append(_text(tags.get("quality")))
     parsed.read = read
     parsed.loaded = len(columns["value"])
-    parsed.tables.append(
-        Rows(READINGS, READINGS.table(columns, doc.name, loaded_at), np.array(times, np.int64))
-    )
+    columns["measured_at"] = np.array(instants, np.int64)
+    times_ms = columns["measured_at"] // 1000
+    parsed.tables.append(Rows(READINGS, READINGS.table(columns, doc.name, loaded_at), times_ms))
     return parsed
 
 

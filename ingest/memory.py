@@ -1,0 +1,133 @@
+"""What the loader remembers between loads, kept in the target database beside the rows it describes.
+
+- `raw_<vendor>._gridhouse_files`: per file (or URL) the digest of the content last loaded and its counts;
+  a file whose digest is unchanged is not read again.
+- `raw_<vendor>._gridhouse_series`: per fact table and series the series marks (marks.py): the highest
+  time loaded, how many points up to it and a checksum over their times and values.
+
+Both are read when a load starts and written in the transaction that logs the load `finished`
+(ingest/loads.py), after every row of the load is committed. So the memory describes exactly the rows of
+finished loads: a new, recreated or restored database remembers what it holds and nothing more, and the
+local dlt folder is only a cache. Memory is an optimisation: a file read again whose rows are already
+held changes nothing (the raw tables' unique keys and the settle step decide).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ingest.reports import FileReport
+
+FILES = "_gridhouse_files"
+SERIES = "_gridhouse_series"
+
+Mark = list[int]  # [hwm_ms, n, checksum]
+
+
+def ensure_memory(db: Any, dataset: str) -> None:
+    """The two memory tables of a vendor's dataset (`db`: a psycopg connection)."""
+    from psycopg import sql
+
+    schema = sql.Identifier(dataset)
+    db.execute(
+        sql.SQL(
+            "create table if not exists {}.{} ("
+            "source_file varchar primary key, "
+            "digest varchar not null, "
+            "loaded_at timestamp with time zone not null, "
+            "read bigint not null, "
+            "loaded bigint not null, "
+            "corrected bigint not null, "
+            "quarantined bigint not null)"
+        ).format(schema, sql.Identifier(FILES))
+    )
+    db.execute(
+        sql.SQL(
+            "create table if not exists {}.{} ("
+            "table_name varchar not null, "
+            "series varchar not null, "
+            "hwm_ms bigint not null, "
+            "n bigint not null, "
+            "checksum bigint not null, "
+            "primary key (table_name, series))"
+        ).format(schema, sql.Identifier(SERIES))
+    )
+
+
+@dataclass
+class Memory:
+    """One vendor's memory as read at the start of a load, and what the load changes in it."""
+
+    digests: dict[str, str] = field(default_factory=dict)  # source_file -> digest
+    marks: dict[str, dict[str, Mark]] = field(default_factory=dict)  # table -> series -> mark
+    changed: dict[str, set[str]] = field(default_factory=dict)  # table -> series whose mark changed
+    files: dict[str, tuple[str, FileReport]] = field(default_factory=dict)  # read in this load
+
+    @classmethod
+    def read(cls, db: Any, dataset: str) -> Memory:
+        from psycopg import sql
+
+        memory = cls()
+        files = sql.SQL("select source_file, digest from {}.{}").format(
+            sql.Identifier(dataset), sql.Identifier(FILES)
+        )
+        memory.digests = dict(db.execute(files).fetchall())
+        series = sql.SQL("select table_name, series, hwm_ms, n, checksum from {}.{}").format(
+            sql.Identifier(dataset), sql.Identifier(SERIES)
+        )
+        for table, name, hwm_ms, n, checksum in db.execute(series):
+            memory.marks.setdefault(table, {})[name] = [hwm_ms, n, checksum]
+        return memory
+
+    def marks_of(self, table: str) -> dict[str, Mark]:
+        return self.marks.setdefault(table, {})
+
+    def changed_in(self, table: str) -> set[str]:
+        return self.changed.setdefault(table, set())
+
+    def cursors(self) -> dict[str, Any]:
+        """What an API input reads to ask only for new points (ingest/remote.py UrlInput)."""
+        return {"marks": self.marks}
+
+    def remember(self, source_file: str, digest: str, report: FileReport) -> None:
+        self.files[source_file] = (digest, report)
+
+    def write(self, db: Any, dataset: str, loaded_at: datetime) -> None:
+        """Upsert the files read and the marks changed, in the caller's transaction."""
+        from psycopg import sql
+
+        schema = sql.Identifier(dataset)
+        if self.files:
+            db.cursor().executemany(
+                sql.SQL(
+                    "insert into {}.{} as f (source_file, digest, loaded_at, read, loaded, corrected, quarantined) "
+                    "values (%s, %s, %s, %s, %s, %s, %s) on conflict (source_file) do update set "
+                    "(digest, loaded_at, read, loaded, corrected, quarantined) = (excluded.digest, "
+                    "excluded.loaded_at, excluded.read, excluded.loaded, excluded.corrected, excluded.quarantined)"
+                ).format(schema, sql.Identifier(FILES)),
+                [
+                    (name, digest, loaded_at, r.read, r.loaded, r.corrected, r.quarantined)
+                    for name, (digest, r) in self.files.items()
+                ],
+            )
+        if not any(self.changed.values()):
+            return
+        # many series (a fleet of devices): one COPY into a scratch table, one upsert
+        db.execute(
+            sql.SQL("create temporary table gridhouse_marks (like {}.{}) on commit drop").format(
+                schema, sql.Identifier(SERIES)
+            )
+        )
+        with db.cursor().copy("copy gridhouse_marks from stdin") as copy:
+            for table, names in self.changed.items():
+                marks = self.marks_of(table)
+                for name in names:
+                    copy.write_row((table, name, *marks[name]))
+        db.execute(
+            sql.SQL(
+                "insert into {}.{} select * from gridhouse_marks on conflict (table_name, series) do update "
+                "set (hwm_ms, n, checksum) = (excluded.hwm_ms, excluded.n, excluded.checksum)"
+            ).format(schema, sql.Identifier(SERIES))
+        )
