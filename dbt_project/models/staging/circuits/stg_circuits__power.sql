@@ -11,9 +11,10 @@ renamed as (
     select
         duid,
         circuit_number::integer as circuit_number,
-        timestamp_iso::timestamptz as measured_at,
-        -- As published (ISO 8601, the local date first): a bound on it prunes raw rows through the
-        -- (duid, circuit_number, timestamp_iso) key, which measured_at, a cast, cannot.
+        -- The instant the loader parsed from timestamp_iso, the last column of the raw key
+        -- (duid, circuit_number, measured_at): a bound on it reaches the key as it is.
+        measured_at,
+        -- As published (ISO 8601 with its zone, the local date first).
         timestamp_iso,
         power_watts::double precision as power_w,
         _source_file as source_file,

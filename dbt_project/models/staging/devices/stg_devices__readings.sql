@@ -10,7 +10,7 @@ renamed as (
 
     select
         device_id,
-        timestamp_iso::timestamptz as measured_at,
+        measured_at,  -- the instant the loader parsed from timestamp_iso, part of the raw key
         power_w::double precision as power_w,
         energy_wh::double precision as energy_wh,
         charge_pct::double precision as charge_pct,

@@ -18,7 +18,7 @@ renamed as (
         {{ obis.quantity }} as quantity,
         {{ obis.unit }} as unit,
         {{ obis.interval_minutes }} as interval_minutes,
-        timestamp_iso::timestamptz as measured_at,
+        measured_at,  -- the instant the loader parsed from timestamp_iso, part of the raw key
         value::double precision as value,
         measurement,
         quality,
