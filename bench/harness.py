@@ -284,6 +284,17 @@ class Workspace:
             families="batteries,circuits,devices",
         )
 
+    def days_before(self, n: int) -> Path:
+        """The `n` UTC days before the history (it starts at START): the same assets, circuits and homes,
+        older than everything a warehouse holds (meters cover the DST days of the start year whatever the
+        window, so they have nothing new here either)."""
+        return self.tree(
+            f"before{n}",
+            start=START - timedelta(days=n),
+            days=n,
+            families="batteries,circuits,devices",
+        )
+
     # -- warehouses -------------------------------------------------------------------------------
     def warehouse(self, days: int) -> Warehouse:
         """`days` of the fleet loaded into a fresh database and built with `dbt build --full-refresh`."""

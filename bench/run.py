@@ -4,9 +4,10 @@
 
 SCALE (env) or --scale multiplies the simulated fleet (harness.BASE_FLEET); the days are fixed: the
 growth and alert steps compare BASE_DAYS with HISTORY_DAYS = 10 x BASE_DAYS of the same fleet, and the
-incremental step adds one day to HISTORY_DAYS. Steps share the warehouses they build (the 90-day one is
-growth's 10x, the alert step's 10x, the storage step's PostgreSQL table and the incremental step's full
-refresh), so the order below is the cheapest; every step also runs alone (`python -m bench.<step>`).
+incremental step adds one day to HISTORY_DAYS, then the 10 days before them. Steps share the warehouses they
+build (the 90-day one is growth's 10x, the alert step's 10x, the storage step's PostgreSQL table and the
+incremental step's full refresh), so the order below is the cheapest; every step also runs alone
+(`python -m bench.<step>`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ STEPS: dict[str, Callable[[Workspace], list[Result]]] = {
     "growth": growth.run,
     "alerts": alerts.run,
     "storage": storage.run,
-    "incremental": incremental.run,  # last: it adds a day to the 90-day warehouse
+    "incremental": incremental.run,  # last: it adds days to the 90-day warehouse
 }
 
 

@@ -2,7 +2,7 @@
 
 The big runs are `make bench`; here only what needs no big data: the ratio / goal logic, the JSON
 writer, the growth step's arithmetic on given timings, the load step's row from load_vs_copy's figures,
-and the PostgreSQL storage step measured on a one-battery, one-day warehouse.
+the incremental step's check that a backfill moves the marts' first buckets, and the PostgreSQL storage step measured on a one-battery, one-day warehouse.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from conftest import scalar
 from ingest.db import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT))  # bench/ is a folder of scripts beside the packages, not installed
-from bench import growth, load, storage  # noqa: E402
-from bench.harness import Result, Warehouse, fleet_knobs, render, write_json  # noqa: E402
+from bench import growth, incremental, load, storage  # noqa: E402
+from bench.harness import START, Result, Warehouse, fleet_knobs, render, write_json  # noqa: E402
 
 
 def test_ratio_and_goal_both_ways():
@@ -86,6 +86,28 @@ def test_load_row_from_load_vs_copy_figures():
     )
     assert (row.value, row.baseline, row.ratio, row.met) == (300_000, 600_000, 0.5, False)
     assert "median of 5 runs" in row.name
+
+
+def test_backfill_detail_computes_whether_the_marts_start_earlier():
+    from datetime import datetime, timedelta
+
+    back = timedelta(days=incremental.BACKFILL_DAYS)
+    hour, local = datetime(2024, 4, 1, 0, 0), datetime(2024, 3, 31, 0, 0)
+    before = {
+        "marts.fct_battery_daily": START,
+        "marts.fct_circuit_usage_hourly": hour,
+        "marts.fct_device_energy_daily": local,
+    }
+    moved = {"marts.fct_battery_daily": START - back, "marts.fct_circuit_usage_hourly": hour - back}
+    good = incremental.backfill_detail(before, {**moved, "marts.fct_device_energy_daily": local - back})
+    assert good["marts_start_10_days_earlier"] is True
+    assert good["battery_daily_first_day"] == good["expected_first_day"] == str(START - back)
+    assert all(m["moved"] for m in good["mart_starts"].values())
+    # one mart that did not take the old days in (or is empty) is enough to say no
+    for stuck in (local, None):
+        bad = incremental.backfill_detail(before, {**moved, "marts.fct_device_energy_daily": stuck})
+        assert bad["marts_start_10_days_earlier"] is False
+        assert bad["mart_starts"]["marts.fct_device_energy_daily"]["moved"] is False
 
 
 def test_storage_step_on_a_tiny_warehouse(fresh_db, tmp_path: Path):
