@@ -17,7 +17,7 @@ from ingest.errors import GridhouseError
 from ingest.loads import ensure_log, log_row, unfinished, vendor_lock
 from ingest.memory import Memory, ensure_memory
 from ingest.reports import FileReport, LoadReport
-from ingest.settle import settle
+from ingest.settle import settle, table_columns
 from ingest.sources import batteries, circuits, devices, meters
 from ingest.sources.base import LOADED_AT_KEY, QUARANTINE, Planned, TableSpec
 
@@ -222,13 +222,15 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
             db.execute(sql.SQL("create schema if not exists {}").format(schema))
             ensure_log(db, chosen.dataset)
             ensure_memory(db, chosen.dataset)
-            # (spec, keyed, extra columns): `<table>_late` holds rows that may repeat keys until they are
-            # settled; `<table>_replaced` the rows a correction replaced.
-            specs = [(s, True, "") for s in (*chosen.tables, QUARANTINE)]
+            # (spec, keyed, extra column): `<table>_late` holds rows that may repeat keys until they are
+            # settled; `<table>_replaced` the rows a correction replaced. Made before the keyed tables,
+            # whose older versions they may take rows from (key_on_instant).
+            specs = []
             for s in chosen.tables:
                 if s.strategy == "append-new":
                     specs.append((replace(s, name=s.late_name), False, ""))
                     specs.append((replace(s, name=s.replaced_name), False, "replaced_at"))
+            specs += [(s, True, "") for s in (*chosen.tables, QUARANTINE)]
             for spec, keyed, extra in specs:
                 columns = [
                     sql.SQL("{} {}{}").format(
@@ -250,6 +252,7 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
                 )
                 if not keyed:
                     continue
+                key_on_instant(db, chosen.dataset, spec)
                 db.execute(
                     sql.SQL("create unique index if not exists {} on {}.{} ({})").format(
                         sql.Identifier(f"{spec.name}_pkey"),
@@ -265,6 +268,45 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
                         sql.Identifier(f"{spec.name}_loaded_at_brin"), schema, sql.Identifier(spec.name)
                     )
                 )
+
+
+def key_on_instant(db: Any, dataset: str, spec: TableSpec) -> None:
+    """A fact table made when its key was the published text (timestamp_iso) gets the parsed instant:
+    the column, filled from the text; of one instant written several ways the newest row stays and the
+    others go to `<table>_replaced`; the key index is dropped, and made again on the instant."""
+    from psycopg import sql
+
+    if spec.time != "measured_at" or spec.time in table_columns(db, dataset, spec.name):
+        return
+    schema, table = sql.Identifier(dataset), sql.Identifier(spec.name)
+    key = sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key)
+    with db.transaction():
+        for name in (spec.name, spec.late_name):
+            db.execute(
+                sql.SQL(
+                    "alter table {}.{} add column if not exists measured_at timestamp with time zone; "
+                    "update {}.{} set measured_at = timestamp_iso::timestamptz where measured_at is null"
+                ).format(schema, sql.Identifier(name), schema, sql.Identifier(name))
+            )
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in table_columns(db, dataset, spec.name))
+        db.execute(
+            sql.SQL(
+                "with ranked as ("
+                "select ctid, row_number() over (partition by {key} order by _loaded_at desc, ctid desc) as nth "
+                "from {schema}.{table}), "
+                "dropped as (delete from {schema}.{table} where ctid in (select ctid from ranked where nth > 1) "
+                "returning {columns}) "
+                "insert into {schema}.{replaced} ({columns}, replaced_at) select {columns}, now() from dropped"
+            ).format(
+                key=key,
+                schema=schema,
+                table=table,
+                columns=columns,
+                replaced=sql.Identifier(spec.replaced_name),
+            )
+        )
+        db.execute(sql.SQL("alter table {}.{} alter column measured_at set not null").format(schema, table))
+        db.execute(sql.SQL("drop index if exists {}.{}").format(schema, sql.Identifier(f"{spec.name}_pkey")))
 
 
 def settle_late_rows(conn: Connection, chosen: Vendor, loaded_at: datetime) -> Counter[str]:

@@ -27,7 +27,7 @@ def settle(db: Any, dataset: str, spec: TableSpec, loaded_at: datetime) -> Count
     )
     if not late.fetchone()[0]:  # the usual case: the marks sent every row straight to the table
         return Counter()
-    columns = _columns(db, dataset, spec.late_name)  # as dlt left them: it may have added columns
+    columns = table_columns(db, dataset, spec.late_name)  # as dlt left them: it may have added columns
     key = list(spec.primary_key)
     rest = [c for c in columns if c not in key]
 
@@ -84,12 +84,10 @@ def settle(db: Any, dataset: str, spec: TableSpec, loaded_at: datetime) -> Count
     return replaced
 
 
-def _columns(db: Any, dataset: str, table: str) -> list[str]:
-    return [
-        row[0]
-        for row in db.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = %s and table_name = %s order by ordinal_position",
-            (dataset, table),
-        )
-    ]
+def table_columns(db: Any, dataset: str, table: str) -> list[str]:
+    """The columns of a table as the database has them, in order."""
+    query = (
+        "select column_name from information_schema.columns "
+        "where table_schema = %s and table_name = %s order by ordinal_position"
+    )
+    return [row[0] for row in db.execute(query, (dataset, table))]

@@ -167,3 +167,37 @@ def test_no_result_depends_on_the_marks(fresh_db, tmp_path: Path) -> None:
     got = rows(fresh_db, "select device_id, series_name, epoch_ms, value from raw_batteries.telemetry")
     assert {(d, s, t): v for d, s, t, v in got} == expected and len(got) == len(expected)
     assert scalar(fresh_db, "select count(*) from raw_batteries.telemetry_late") == 0
+
+
+def test_a_table_keyed_on_the_text_is_keyed_on_the_instant(fresh_db, tmp_path: Path) -> None:
+    """A database loaded before keys were instants: one instant written three ways is three rows there;
+    the next load keeps the newest of them and moves the others to the audit table."""
+    with fresh_db.connect() as db:
+        db.execute("create schema raw_meters")
+        db.execute(
+            "create table raw_meters.readings (muid varchar not null, obis_code varchar not null, "
+            "timestamp_iso varchar not null, value double precision not null, measurement varchar, "
+            "quality varchar, _source_file varchar not null, _loaded_at timestamptz not null, "
+            "_dlt_load_id varchar(64) not null)"
+        )
+        db.execute(
+            "create unique index readings_pkey on raw_meters.readings (muid, obis_code, timestamp_iso)"
+        )
+        for day, (spelling, value) in enumerate(zip(SPELLINGS, (1.0, 2.0, 3.0), strict=True), start=1):
+            db.execute(
+                "insert into raw_meters.readings values ('m1', '0100011D00FF', %s, %s, 'energy', 'measured', "
+                "'old.json', %s, 'old')",
+                (spelling, value, datetime(2024, 1, day, tzinfo=UTC)),
+            )
+        db.commit()
+    write_json(tmp_path / "meters" / "a.json", {"data": [meter_record("m1", "2023-03-01T00:15:00Z", 0.5)]})
+    load("meters", tmp_path / "meters", fresh_db)
+    held = "select timestamp_iso, measured_at, value from raw_meters.readings order by measured_at"
+    assert rows(fresh_db, held) == [
+        (SPELLINGS[2], INSTANT, 3.0),  # the newest delivery of that instant
+        ("2023-03-01T00:15:00Z", datetime(2023, 3, 1, 0, 15, tzinfo=UTC), 0.5),
+    ]
+    audit = "select timestamp_iso, value from raw_meters.readings_replaced order by value"
+    assert rows(fresh_db, audit) == [(SPELLINGS[0], 1.0), (SPELLINGS[1], 2.0)]
+    index = scalar(fresh_db, "select indexdef from pg_indexes where indexname = 'readings_pkey'")
+    assert index.endswith("(muid, obis_code, measured_at)")
