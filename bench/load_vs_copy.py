@@ -17,10 +17,9 @@ runs: one noisy run must not decide the ratio), each into a fresh database and a
 Prints the median rows/s of the loader and of COPY and the goal ratio (median loader rows/s / median COPY
 rows/s, goal >= 0.6), the per-run ratios, and where the loader's seconds went (medians): parse (+ checks
 and series marks, inside dlt's extract), the rest of extract (dlt writing parquet), normalize, load (the
-database COPY; the new rows' COPY starts during extract, so this is what is left of it and the commit),
-prepare + settle. Before the runs, a load of a tiny tree into a throwaway database
-pays the process's one-off costs (lazy imports such as pandas through pyarrow, ~0.5-1 s), so every
-run measures the loader's steady rate.
+database COPY and its commit), prepare (tables, pipeline) + settle (the late rows' upsert). Before the
+runs, a load of a tiny tree into a throwaway database pays the process's one-off costs (lazy imports
+such as pandas through pyarrow, ~0.5-1 s), so every run measures the loader's steady rate.
 """
 
 from __future__ import annotations
