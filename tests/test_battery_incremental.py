@@ -38,8 +38,8 @@ def test_rerun_changes_nothing_and_late_points_land(battery_db):
     build_fixture_batteries(battery_db, "--select", "battery_telemetry")
     assert _snapshot(battery_db) == before  # same rows, same tuple versions: nothing rewritten
 
-    # A late point between two known points, one 30 days older than every point held (far outside
-    # battery_lookback_hours: the load log, not a time window, decides what is new) and one after the last.
+    # A late point between two known points, one 30 days older than every point held (the load log, not a
+    # time window, decides what is new) and one after the last.
     month_ms = 30 * 86_400_000
     add_points(
         battery_db,
@@ -63,8 +63,8 @@ def test_rerun_changes_nothing_and_late_points_land(battery_db):
 
 
 def test_changed_value_replaces_the_old_one(battery_db):
-    """The loader never rewrites a raw row (a key loaded before is skipped), so a value changes in raw only
-    by a fix made by hand; stamped as a load of its own, the next build replaces the stored point."""
+    """A raw value replaced by a later load (a vendor correction: the loader rewrites the row and stamps it
+    with its load) replaces the stored point at the next build, and only that point is written again."""
     from ingest.loads import logged_load
 
     before = _snapshot(battery_db)
@@ -94,7 +94,7 @@ def test_changed_value_replaces_the_old_one(battery_db):
     ]
 
 
-def test_plain_postgres_storage_is_time_btree_plus_series_btree(battery_db):
+def test_plain_postgres_storage_is_time_series_and_load_btrees(battery_db):
     defs = {
         d
         for (d,) in rows(
@@ -103,10 +103,11 @@ def test_plain_postgres_storage_is_time_btree_plus_series_btree(battery_db):
     }
     assert any("USING btree (measured_at)" in d for d in defs), defs
     assert any("USING btree (asset_id, metric)" in d for d in defs), defs
+    assert any("USING btree (loaded_at)" in d for d in defs), defs  # what later models have to take in
     assert not any(d.startswith("CREATE UNIQUE INDEX") for d in defs), (
         defs
     )  # 85 % of the table (docs/scaling.md)
-    # The storage post-hook is idempotent: a full refresh rebuilds the table with exactly these two indexes.
+    # The storage post-hook is idempotent: a full refresh rebuilds the table with exactly these three indexes.
     build_fixture_batteries(battery_db, "--select", "battery_telemetry", "--full-refresh")
     assert (
         len(
@@ -115,7 +116,7 @@ def test_plain_postgres_storage_is_time_btree_plus_series_btree(battery_db):
                 "select indexdef from pg_indexes where tablename = 'int_batteries__telemetry_scaled'",
             )
         )
-        == 2
+        == 3
     )
 
 

@@ -17,7 +17,7 @@ from ingest.db import Connection
 
 SIM_SEED = 5
 SIM_KNOBS = {"families": "batteries", "batteries": 10, "days": 3}
-BATTERY_SELECT = ["--select", "stg_batteries__assets+", "stg_batteries__telemetry+"]
+BATTERY_SELECT = ["--select", "source:batteries+"]
 
 
 @dataclass(frozen=True)

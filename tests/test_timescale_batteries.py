@@ -23,7 +23,8 @@ pytestmark = requires_fixtures
 
 
 def load_raw(conn: Connection) -> None:
-    """The fixture batteries plus a low-SoC episode for Heerlen, inserted row by row (no COPY on PGlite)."""
+    """The fixture batteries plus a low-SoC episode for Heerlen, inserted row by row (no COPY on PGlite),
+    as one logged load stamped LOADED_AT (the load log is what the incremental models read)."""
     from ingest.pipeline import VENDORS, ensure_raw_tables
 
     ensure_raw_tables(conn, [VENDORS["batteries"]])
@@ -47,6 +48,11 @@ def load_raw(conn: Connection) -> None:
             "insert into raw_batteries.telemetry (device_id, series_name, epoch_ms, value, _source_file, "
             "_loaded_at, _dlt_load_id) values (%s, %s, %s, %s, %s, %s, 't')",
             [(*p, LOADED_AT) for p in points],
+        )
+        db.execute(
+            "insert into raw_batteries._gridhouse_loads (loaded_at, finished_at, status) "
+            "values (%s, %s, 'finished')",
+            (LOADED_AT, LOADED_AT),
         )
 
 

@@ -43,17 +43,19 @@ def json_points(tree: Path) -> list[tuple[str, str, int, float]]:
 
 
 def insert_raw(conn: Connection, points: list[tuple[str, str, int, float]]) -> None:
-    """Raw rows as the loader writes them, in one statement per column array (no COPY on PGlite)."""
+    """Raw rows as the loader writes them, one logged load, in one statement per column array (no COPY
+    on PGlite)."""
+    from ingest.loads import logged_load
     from ingest.pipeline import VENDORS, ensure_raw_tables
 
     ensure_raw_tables(conn, [VENDORS["batteries"]])
     columns = [list(c) for c in zip(*points, strict=True)]
-    with conn.connect() as db:
+    with logged_load(conn, "raw_batteries") as stamp, conn.connect() as db:
         db.execute(
             "insert into raw_batteries.telemetry (device_id, series_name, epoch_ms, value, _source_file, "
-            "_loaded_at, _dlt_load_id) select d, s, t, v, 'test', now(), 't' "
+            "_loaded_at, _dlt_load_id) select d, s, t, v, 'test', %s, 't' "
             "from unnest(%s::text[], %s::text[], %s::bigint[], %s::float8[]) as p(d, s, t, v)",
-            columns,
+            [stamp.loaded_at, *columns],
         )
 
 

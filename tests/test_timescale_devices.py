@@ -156,11 +156,13 @@ def test_rebuild_changes_nothing_and_a_late_reading_reaches_every_tier(warehouse
         "select device_id, home_id, hour_start from marts.fct_device_energy_hourly "
         "order by hour_start, device_id limit 1",
     )[0]
-    with warehouse.connect() as db:
+    from ingest.loads import logged_load
+
+    with logged_load(warehouse, "raw_devices") as stamp, warehouse.connect() as db:
         db.execute(
             "insert into raw_devices.readings (device_id, timestamp_iso, power_w, energy_wh, _source_file, "
-            "_loaded_at, _dlt_load_id) values (%s, %s, 0, 2000, 'late', now(), 'late')",
-            (device, (hour + timedelta(seconds=7)).isoformat()),
+            "_loaded_at, _dlt_load_id) values (%s, %s, 0, 2000, 'late', %s, 'late')",
+            (device, (hour + timedelta(seconds=7)).isoformat(), stamp.loaded_at),
         )
     build(warehouse, monkeypatch)
     after = summary(warehouse, "hour")
