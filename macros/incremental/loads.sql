@@ -8,10 +8,11 @@
     estimates as narrow, so the raw tables' BRIN index on _loaded_at (and the models' btree) serves it.
 #}
 
-{% macro loads_to_take_in(vendor, loaded_at='loaded_at') -%}
+{% macro loads_to_take_in(vendor, loaded_at='loaded_at', incremental=none) -%}
     {#- SQL condition on `loaded_at`: the rows of the ended loads of `vendor` that this model has not taken
-        in yet (every ended load on a full build). A load still running waits for the next build. -#}
-    {{ loaded_at }} > {{ taken_in() }}
+        in yet (every ended load on a full build). A load still running waits for the next build.
+        `incremental` says whether this run builds on the model's rows (default: dbt's is_incremental()). -#}
+    {{ loaded_at }} > {{ taken_in(incremental) }}
     and {{ loaded_at }} <= (
         select coalesce(max(loads.loaded_at), '-infinity'::timestamptz)
         from {{ ref('stg_' ~ vendor ~ '__loads') }} as loads
@@ -20,9 +21,9 @@
 {%- endmacro %}
 
 
-{% macro taken_in() -%}
+{% macro taken_in(incremental=none) -%}
     {#- SQL timestamptz: the newest loaded_at this model holds, '-infinity' on a full build. -#}
-    {%- if is_incremental() -%}
+    {%- if (is_incremental() if incremental is none else incremental) -%}
         (select coalesce(max(held.loaded_at), '-infinity'::timestamptz) from {{ this }} as held)
     {%- else -%}
         '-infinity'::timestamptz

@@ -86,23 +86,38 @@
 {% macro rollup_where(vendor) -%}
     {#-
         The rollup's WHERE clause (`vendor`: whose load log, stg_<vendor>__loads, says which loads ended):
-        empty unless this is an incremental run on plain PostgreSQL. Then it keeps
-        the source rows of the (keys, bucket) pairs that rows of the loads the rollup has not taken in fall
-        in, and never before rollup_safe_start. Source rows are re-aggregated whole per bucket, so
-        delete+insert on the unique key replaces exactly those buckets.
+        empty unless this is an incremental run on plain PostgreSQL. Then it keeps the source rows of the
+        (keys, bucket) pairs that the rows of the loads the rollup has not taken in fall in, each pair read
+        as a range of the source's time (so its index serves it), and never before rollup_safe_start.
+        Source rows are re-aggregated whole per bucket, so delete+insert on the unique key replaces exactly
+        those buckets.
     -#}
+    {%- set incremental = rollup_is_incremental() -%}
     {#- Rendered on every run, so dbt sees the load log among the model's inputs. -#}
-    {%- set new_rows = loads_to_take_in(vendor, 'fresh.loaded_at') -%}
-    {%- if rollup_is_incremental() -%}
+    {%- set new_rows = loads_to_take_in(vendor, 'fresh.loaded_at', incremental) -%}
+    {%- if incremental -%}
         {%- set width = config.require('bucket_width') -%}
         {%- set source = ref(config.require('source_model')) -%}
         {%- set source_time = config.require('source_time') -%}
-        {%- set keys = config.require('unique_key') | reject('equalto', config.require('time_column')) | join(', ') -%}
+        {%- set keys = config.require('unique_key') | reject('equalto', config.require('time_column')) | list -%}
         where
-            ({{ keys }}, {{ rollup_bucket(width, source_time) }}) in (
-                select {{ keys }}, {{ rollup_bucket(width, 'fresh.' ~ source_time) }}
-                from {{ source }} as fresh
-                where {{ new_rows }}
+            exists (
+                select 1
+                from (
+                    select distinct
+                        {%- for key in keys %}
+                        fresh.{{ key }},
+                        {%- endfor %}
+                        {{ rollup_bucket(width, 'fresh.' ~ source_time) }} as bucket_start
+                    from {{ source }} as fresh
+                    where {{ new_rows }}
+                ) as touched
+                where
+                    {%- for key in keys %}
+                    touched.{{ key }} = {{ source.identifier }}.{{ key }} and
+                    {%- endfor %}
+                    {{ source.identifier }}.{{ source_time }} >= touched.bucket_start
+                    and {{ source.identifier }}.{{ source_time }} < touched.bucket_start + interval '{{ width }}'
             )
             and {{ source_time }} >= {{ rollup_safe_start(source, source_time, width) }}
     {%- endif -%}
