@@ -126,3 +126,55 @@ def test_a_build_with_nothing_new_changes_nothing(fresh_db, trees):
     before = snapshot(fresh_db)
     assert build(fresh_db, quiet=True).success
     assert snapshot(fresh_db) == before
+
+
+def test_a_corrected_meter_interval_changes_every_meter_mart_by_the_difference(fresh_db, tmp_path):
+    """Estimated 0.1007 kWh re-published as validated 9.999 kWh: after one plain build the interval, the
+    day and the tariff split each move by exactly 9.999 - 0.1007, the load profile's mean for that
+    quarter-hour by the difference over the days observed, and the audit table holds the old value."""
+    from loader_trees import meter_record, write_json
+
+    # One local day in Zurich (UTC+1 in March): 96 quarter-hours from 2023-03-01T23:00Z, 0.1 kWh each.
+    starts = [f"2023-03-{1 + (23 * 60 + 15 * q) // 1440:02d}T{(23 + q // 4) % 24:02d}:{15 * (q % 4):02d}:00Z"
+              for q in range(96)]  # fmt: skip
+    corrected_at = starts[10]
+
+    def publish(kwh: float, quality: str) -> None:
+        data = [meter_record("m1", t, kwh if t == corrected_at else 0.1,
+                             quality if t == corrected_at else "measured") for t in starts]  # fmt: skip
+        write_json(tmp_path / "meters" / "m1.json", {"data": data})
+
+    marts = {
+        "interval": "select import_kwh from marts.fct_meter_interval where interval_start = %s",
+        "day": "select import_kwh from marts.fct_meter_daily where meter_id = 'm1'",
+        "tariff": "select sum(import_kwh) from marts.fct_meter_tariff_daily where meter_id = 'm1'",
+        "profile": "select sum(mean_import_kwh) from marts.fct_meter_load_profile where meter_id = 'm1'",
+    }
+
+    def read() -> dict[str, float]:
+        return {name: scalar(fresh_db, q, (corrected_at,) if "%s" in q else ()) for name, q in marts.items()}
+
+    publish(0.1007, "estimated")
+    load("meters", tmp_path / "meters", fresh_db)
+    assert build(fresh_db, quiet=True).success
+    before = read()
+    assert before["day"] == pytest.approx(95 * 0.1 + 0.1007)
+
+    publish(9.999, "validated")
+    report = load("meters", tmp_path / "meters", fresh_db)
+    assert report.corrected == 1
+    assert build(fresh_db, quiet=True).success
+    after = read()
+    for name in marts:  # one day observed: the profile's mean moves by the whole difference too
+        assert after[name] - before[name] == pytest.approx(9.999 - 0.1007, abs=1e-9), name
+    assert (
+        scalar(
+            fresh_db,
+            "select quality from marts.fct_meter_interval where interval_start = %s",
+            (corrected_at,),
+        )
+        == "validated"
+    )
+    assert rows(fresh_db, "select value, quality from raw_meters.readings_replaced") == [
+        (0.1007, "estimated")
+    ]
