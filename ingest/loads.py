@@ -79,23 +79,36 @@ def logged_load(conn: Connection, dataset: str) -> Iterator[LoadStamp]:
         yield stamp
 
 
+Forget = Callable[[Any, list[datetime]], None]  # (db, stamps of loads that wrote rows but did not finish)
+
+
 @contextlib.contextmanager
 def log_row(
-    db: Any, dataset: str, *, status: str = "finished", recovers: datetime | None = None
+    db: Any,
+    dataset: str,
+    *,
+    status: str = "finished",
+    recovers: datetime | None = None,
+    forget: Forget | None = None,
 ) -> Iterator[LoadStamp]:
     """One load's log row, on `db`, the connection that holds the vendor's lock (vendor_lock).
 
     The row ends with `status` and the stamp's counts, in one transaction with `stamp.remember` (the
-    loader's memory); `failed` when the block raised.
+    loader's memory); `failed` when the block raised. `forget` is told the loads that ended without
+    finishing (found dead here, or this one failing), whose rows the loader's memory does not describe.
     """
     from psycopg import sql
 
     log = sql.SQL("{}.{}").format(sql.Identifier(dataset), sql.Identifier(TABLE))
-    db.execute(
-        sql.SQL(
-            "update {} set status = 'abandoned', finished_at = clock_timestamp() where status = 'running'"
-        ).format(log)
-    )
+    with db.transaction():
+        dead = db.execute(
+            sql.SQL(
+                "update {} set status = 'abandoned', finished_at = clock_timestamp() where status = 'running' "
+                "returning loaded_at"
+            ).format(log)
+        ).fetchall()
+        if dead and forget is not None:
+            forget(db, [row[0] for row in dead])
     # Strictly later than every earlier load, even if the server's clock stepped back.
     (loaded_at,) = db.execute(
         sql.SQL(
@@ -113,7 +126,11 @@ def log_row(
                 stamp.remember(db)
             _end(db, log, stamp, status)
     except BaseException:
-        _end(db, log, stamp, "failed")
+        # The database may be what failed: then the row stays running and the next load abandons it.
+        with contextlib.suppress(Exception), db.transaction():
+            if forget is not None:
+                forget(db, [stamp.loaded_at])
+            _end(db, log, stamp, "failed")
         raise
 
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ingest.reports import FileReport
+from ingest.sources.marks import SERIES_SEPARATOR
 
 FILES = "_gridhouse_files"
 SERIES = "_gridhouse_series"
@@ -130,4 +131,36 @@ class Memory:
                 "insert into {}.{} select * from gridhouse_marks on conflict (table_name, series) do update "
                 "set (hwm_ms, n, checksum) = (excluded.hwm_ms, excluded.n, excluded.checksum)"
             ).format(schema, sql.Identifier(SERIES))
+        )
+
+
+def forget(
+    db: Any, dataset: str, tables: list[tuple[str, str, tuple[str, ...]]], stamps: list[datetime]
+) -> None:
+    """Forget the files and series of the rows stamped with `stamps`, loads that wrote rows without
+    finishing (died, failed, recovered): what they wrote may differ from what the memory of the finished
+    loads says is held, so those files are read again and their rows upserted. `tables`: for every table
+    such a load may have written, (its name, the table its series marks are kept under, the key columns
+    of a series: none for tables without marks)."""
+    from psycopg import sql
+
+    schema = sql.Identifier(dataset)
+    for table, marked, series in tables:
+        db.execute(
+            sql.SQL(
+                "delete from {}.{} where source_file in (select _source_file from {}.{} where _loaded_at = any(%s))"
+            ).format(schema, sql.Identifier(FILES), schema, sql.Identifier(table)),
+            (stamps,),
+        )
+        if not series:
+            continue
+        name = sql.SQL("concat_ws({}, {})").format(  # as marks.series_name() names a series
+            sql.Literal(SERIES_SEPARATOR), sql.SQL(", ").join(sql.Identifier(c) for c in series)
+        )
+        db.execute(
+            sql.SQL(
+                "delete from {}.{} where table_name = %s "
+                "and series in (select {} from {}.{} where _loaded_at = any(%s))"
+            ).format(schema, sql.Identifier(SERIES), name, schema, sql.Identifier(table)),
+            (marked, stamps),
         )

@@ -15,7 +15,7 @@ from typing import Any
 from ingest.db import PROJECT_ROOT, Connection
 from ingest.errors import GridhouseError
 from ingest.loads import ensure_log, log_row, unfinished, vendor_lock
-from ingest.memory import Memory, ensure_memory
+from ingest.memory import Memory, ensure_memory, forget
 from ingest.reports import FileReport, LoadReport
 from ingest.settle import settle, table_columns
 from ingest.sources import batteries, circuits, devices, meters
@@ -113,7 +113,7 @@ def load(
     with vendor_lock(conn, chosen.dataset) as db:
         recover(pipeline, conn, chosen, db, path)
         # One _loaded_at for the whole load, logged in raw_<vendor>._gridhouse_loads (ingest/loads.py).
-        with log_row(db, chosen.dataset) as stamp:
+        with log_row(db, chosen.dataset, forget=forgetting(chosen)) as stamp:
             memory = Memory.read(db, chosen.dataset)
             source = chosen.source(
                 plan, reports, full_refresh, on_file, loaded_at=stamp.loaded_at, memory=memory
@@ -156,7 +156,9 @@ def recover(pipeline: Any, conn: Connection, chosen: Vendor, db: Any, path: Path
     if not dead or len(dead) < len(stamps):
         pipeline.abort_packages()  # not (all) this database's dead loads: leave it to the files
         return
-    with log_row(db, chosen.dataset, status="recovered", recovers=max(dead)) as stamp:
+    with log_row(
+        db, chosen.dataset, status="recovered", recovers=max(dead), forget=forgetting(chosen)
+    ) as stamp:
         _run(chosen, conn, path, pipeline.load)
         settle_late_rows(conn, chosen, stamp.loaded_at)
         with conn.connect() as restamp:
@@ -175,7 +177,20 @@ def recover(pipeline: Any, conn: Connection, chosen: Vendor, db: Any, path: Path
                         ),
                         (stamp.loaded_at, dead),
                     )
+            forget(restamp, chosen.dataset, written_tables(chosen), [stamp.loaded_at])
             restamp.commit()
+
+
+def written_tables(chosen: Vendor) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Every table a load of `chosen` writes rows to, as ingest.memory.forget() takes them."""
+    tables = [(spec.name, spec.name, spec.series) for spec in (*chosen.tables, QUARANTINE)]
+    tables += [(spec.late_name, spec.name, spec.series) for spec in chosen.tables if spec.series]
+    return tables
+
+
+def forgetting(chosen: Vendor) -> Callable[[Any, list[datetime]], None]:
+    """What the load log calls for loads that ended without finishing: forget what their rows touched."""
+    return lambda db, stamps: forget(db, chosen.dataset, written_tables(chosen), stamps)
 
 
 def _run(chosen: Vendor, conn: Connection, path: Path | str, step: Callable[[], Any]) -> None:

@@ -5,6 +5,7 @@ cache the dead load stays `abandoned`, and loading its files again lands each ro
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -99,3 +100,28 @@ def test_without_the_cache_a_dead_load_stays_abandoned(fresh_db, tmp_path: Path)
     got = telemetry(fresh_db)
     assert len(got) == len(points)
     assert {(d, s, t): v for d, s, t, v, _ in got} == points
+
+
+def test_after_a_dead_load_the_latest_delivery_still_wins(fresh_db, tmp_path: Path) -> None:
+    """A load that died wrote rows its memory never described: the files and series it touched are
+    forgotten, so the next delivery of those files is read and upserted, not skipped as known."""
+    tree = tmp_path / "batteries"
+    points = battery_tree(tree, ["d1"], points=20)
+    load("batteries", tree, fresh_db)  # finished: remembers the file and its series
+    path = tree / "telemetry" / "d1.json"
+    first_version = path.read_text()
+    doc = json.loads(first_version)
+    doc["series"][0]["data"][5][1] = 77.0  # a correction...
+    path.write_text(json.dumps(doc))
+    die_during_load(fresh_db, tree)  # ...whose load died once its rows were in telemetry_late
+    shutil.rmtree(pipelines_dir(fresh_db))
+    assert rows(fresh_db, "select count(*) from raw_batteries.telemetry_late") == [(20,)]
+
+    path.write_text(first_version)  # the vendor publishes the first version again: the latest delivery
+    report = load("batteries", tree, fresh_db)
+    assert [(f.file, f.unchanged) for f in report.files] == [
+        ("assets/assets.json", True),
+        ("telemetry/d1.json", False),  # read again, though a finished load had loaded this content
+    ]
+    assert {(d, s, t): v for d, s, t, v, _ in telemetry(fresh_db)} == points
+    assert rows(fresh_db, "select count(*) from raw_batteries.telemetry_late") == [(0,)]
