@@ -8,8 +8,10 @@
 Both are read when a load starts and written in the transaction that logs the load `finished`
 (ingest/loads.py), after every row of the load is committed. So the memory describes exactly the rows of
 finished loads: a new, recreated or restored database remembers what it holds and nothing more, and the
-local dlt folder is only a cache. Memory is an optimisation: a file read again whose rows are already
-held changes nothing (the raw tables' unique keys and the settle step decide).
+local dlt folder is only a cache. A load that wrote rows without finishing (it died, failed or was
+recovered) makes the loader forget the files and series those rows touched (forget()). Memory is an
+optimisation: a file read again whose rows are already held changes nothing (the raw tables' unique
+keys and the settle step decide).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ingest.loads import TABLE as LOG
 from ingest.reports import FileReport
 from ingest.sources.marks import SERIES_SEPARATOR
 
@@ -71,9 +74,11 @@ class Memory:
         from psycopg import sql
 
         memory = cls()
-        files = sql.SQL("select source_file, digest from {}.{}").format(
-            sql.Identifier(dataset), sql.Identifier(FILES)
-        )
+        # written with the log row that says `finished`; the join says so again, should the log be edited
+        files = sql.SQL(
+            "select f.source_file, f.digest from {schema}.{files} as f "
+            "inner join {schema}.{log} as l on l.loaded_at = f.loaded_at and l.status = 'finished'"
+        ).format(schema=sql.Identifier(dataset), files=sql.Identifier(FILES), log=sql.Identifier(LOG))
         memory.digests = dict(db.execute(files).fetchall())
         series = sql.SQL("select table_name, series, hwm_ms, n, checksum from {}.{}").format(
             sql.Identifier(dataset), sql.Identifier(SERIES)
