@@ -143,8 +143,6 @@ def recover(pipeline: Any, conn: Connection, chosen: Vendor, db: Any, path: Path
     logged and that did not finish are recovered; any other package (a database made anew) is dropped.
     `db` holds the vendor's lock. Without a cache, a dead load stays `abandoned`, its committed rows valid.
     """
-    from psycopg import sql
-
     if not pipeline.has_pending_data:
         return
     _run(chosen, conn, path, pipeline.normalize)
@@ -160,25 +158,33 @@ def recover(pipeline: Any, conn: Connection, chosen: Vendor, db: Any, path: Path
         db, chosen.dataset, status="recovered", recovers=max(dead), forget=forgetting(chosen)
     ) as stamp:
         _run(chosen, conn, path, pipeline.load)
-        settle_late_rows(conn, chosen, stamp.loaded_at)
-        with conn.connect() as restamp:
-            schema = sql.Identifier(chosen.dataset)
-            for spec in (*chosen.tables, QUARANTINE):
-                restamp.execute(
-                    sql.SQL("update {}.{} set _loaded_at = %s where _loaded_at = any(%s)").format(
-                        schema, sql.Identifier(spec.name)
+        stamp.corrected = sum(settle_late_rows(conn, chosen, stamp.loaded_at).values())
+        restamp(conn, chosen, dead, stamp.loaded_at)
+
+
+def restamp(conn: Connection, chosen: Vendor, dead: list[datetime], loaded_at: datetime) -> None:
+    """The rows (and the replacements) of the loads `dead` become rows of the load `loaded_at`, and the
+    loader forgets the files and series they touched; one transaction."""
+    from psycopg import sql
+
+    schema = sql.Identifier(chosen.dataset)
+    with conn.connect() as db:
+        for spec in (*chosen.tables, QUARANTINE):
+            db.execute(
+                sql.SQL("update {}.{} set _loaded_at = %s where _loaded_at = any(%s)").format(
+                    schema, sql.Identifier(spec.name)
+                ),
+                (loaded_at, dead),
+            )
+            if spec.strategy == "append-new":
+                db.execute(
+                    sql.SQL("update {}.{} set replaced_at = %s where replaced_at = any(%s)").format(
+                        schema, sql.Identifier(spec.replaced_name)
                     ),
-                    (stamp.loaded_at, dead),
+                    (loaded_at, dead),
                 )
-                if spec.strategy == "append-new":
-                    restamp.execute(
-                        sql.SQL("update {}.{} set replaced_at = %s where replaced_at = any(%s)").format(
-                            schema, sql.Identifier(spec.replaced_name)
-                        ),
-                        (stamp.loaded_at, dead),
-                    )
-            forget(restamp, chosen.dataset, written_tables(chosen), [stamp.loaded_at])
-            restamp.commit()
+        forget(db, chosen.dataset, written_tables(chosen), [loaded_at])
+        db.commit()
 
 
 def written_tables(chosen: Vendor) -> list[tuple[str, str, tuple[str, ...]]]:
