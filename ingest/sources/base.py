@@ -201,7 +201,8 @@ def walk(
                     yield rows.spec.item(rows.table)
             if len(rejects):
                 yield QUARANTINE.item(rejects.table(stamp))
-            memory.remember(doc.name, digest, report)
+            if report.read:  # a file that gave nothing (e.g. only another tenant's meters) leaves no trace
+                memory.remember(doc.name, digest, report)
         reports.append(report)
         if on_file is not None:
             on_file(report)
