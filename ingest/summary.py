@@ -27,10 +27,14 @@ def print_load_reports(reports: list[LoadReport]) -> None:
     console.print(table)
     for f in (f for r in reports for f in r.failed):
         console.print(f"  [red]not loaded[/] {f.file}: {f.error} (retried on the next load)", highlight=False)
-    bad = [f for r in reports for f in r.files if f.quarantined]
-    for f in bad[:10]:
-        console.print(f"  quarantined {f.quarantined:,} of {f.read:,} records in {f.file}")
-    if len(bad) > 10:
-        console.print(
-            f"  … and {len(bad) - 10} more files with quarantined records (see raw_<source>.quarantine)"
-        )
+    _per_file(reports, "quarantined", "see raw_<source>.quarantine")
+    _per_file(reports, "corrected", "the replaced rows are in raw_<source>.<table>_replaced")
+
+
+def _per_file(reports: list[LoadReport], count: str, where: str) -> None:
+    """The first files with records `count` (quarantined, corrected), one line each."""
+    files = [f for r in reports for f in r.files if getattr(f, count)]
+    for f in files[:10]:
+        console.print(f"  {count} {getattr(f, count):,} of {f.read:,} records in {f.file}")
+    if len(files) > 10:
+        console.print(f"  … and {len(files) - 10} more files with {count} records ({where})")
