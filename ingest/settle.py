@@ -40,7 +40,7 @@ def settle(db: Any, dataset: str, spec: TableSpec, loaded_at: datetime) -> Count
     query = sql.SQL(
         """
         with late as (
-            -- a key at most once: the newest delivery (leftovers of a load that died come first)
+            -- a key at most once: the newest delivery, over leftovers of a load that died
             select distinct on ({key}) {columns} from {schema}.{late_table}
             order by {key}, _loaded_at desc
         ),
