@@ -120,22 +120,21 @@ class Memory:
             )
         if not any(self.changed.values()):
             return
-        # many series (a fleet of devices): one COPY into a scratch table, one upsert
-        db.execute(
-            sql.SQL("create temporary table gridhouse_marks (like {}.{}) on commit drop").format(
-                schema, sql.Identifier(SERIES)
-            )
-        )
-        with db.cursor().copy("copy gridhouse_marks from stdin") as copy:
-            for table, names in self.changed.items():
-                marks = self.marks_of(table)
-                for name in names:
-                    copy.write_row((table, name, *marks[name]))
+        # many series (a fleet of devices): one statement over arrays, not a row each (and no COPY, which
+        # some servers, such as the PGlite test tier, lack)
+        rows = [
+            (table, name, *self.marks_of(table)[name])
+            for table, names in self.changed.items()
+            for name in names
+        ]
         db.execute(
             sql.SQL(
-                "insert into {}.{} select * from gridhouse_marks on conflict (table_name, series) do update "
+                "insert into {}.{} (table_name, series, hwm_ms, n, checksum) "
+                "select * from unnest(%s::varchar[], %s::varchar[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+                "on conflict (table_name, series) do update "
                 "set (hwm_ms, n, checksum) = (excluded.hwm_ms, excluded.n, excluded.checksum)"
-            ).format(schema, sql.Identifier(SERIES))
+            ).format(schema, sql.Identifier(SERIES)),
+            [list(column) for column in zip(*rows, strict=True)],
         )
 
 

@@ -160,9 +160,9 @@ def test_rebuild_changes_nothing_and_a_late_reading_reaches_every_tier(warehouse
 
     with logged_load(warehouse, "raw_devices") as stamp, warehouse.connect() as db:
         db.execute(
-            "insert into raw_devices.readings (device_id, timestamp_iso, power_w, energy_wh, _source_file, "
-            "_loaded_at, _dlt_load_id) values (%s, %s, 0, 2000, 'late', %s, 'late')",
-            (device, (hour + timedelta(seconds=7)).isoformat(), stamp.loaded_at),
+            "insert into raw_devices.readings (device_id, timestamp_iso, measured_at, power_w, energy_wh, "
+            "_source_file, _loaded_at, _dlt_load_id) values (%s, %s, %s, 0, 2000, 'late', %s, 'late')",
+            (device, (hour + timedelta(seconds=7)).isoformat(), hour + timedelta(seconds=7), stamp.loaded_at),
         )
     build(warehouse, monkeypatch)
     after = summary(warehouse, "hour")
