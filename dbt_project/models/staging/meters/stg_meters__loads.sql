@@ -17,7 +17,10 @@ final as (
         files,
         read,
         loaded,
-        quarantined
+        corrected,
+        quarantined,
+        -- A recovery: the dead load whose rows it finished (they carry this load's loaded_at now).
+        recovers
     from source
 
 )
