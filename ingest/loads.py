@@ -5,10 +5,9 @@ machine starts them), stamps all its rows with one `_loaded_at` from the databas
 lock is held, and records itself before writing any row (`running`) and after the last one is committed
 (`finished`, in the same transaction as the loader's memory, ingest/memory.py). So `_loaded_at` grows with
 the order of the loads, and every row older than the oldest load still running belongs to a load that has
-ended. The incremental models read the rows loaded after the newest `loaded_at` they hold and before that
-bound (macro `loaded_since_last_build`, or, as literals looked up when a model compiles,
-`loads_to_take_in`, whose bound asks this lock): no lookback, nothing missed when a build runs during a
-load, nothing read twice.
+ended. The incremental models take in the loads later than the newest `loaded_at` they hold that have
+ended (stg_<vendor>__loads, macro `loads_to_take_in`, docs/incremental.md): no lookback, nothing missed
+when a build runs during a load, nothing read twice.
 
 A load that died leaves its row `running`; the next load of the vendor, holding the lock, marks it
 `abandoned` (the rows it did commit are valid rows, and now readable). When the dead load's package is
@@ -56,7 +55,7 @@ def ensure_log(db, dataset: str) -> None:  # noqa: ANN001 - a psycopg connection
 
 
 def lock_key(dataset: str) -> str:
-    # The same key as dbt's macro ended_loads_before, which asks whether a load holds it.
+    # One lock per vendor: its loads never overlap, so their loaded_at grow in the order they run.
     return f"gridhouse load {dataset}"
 
 
