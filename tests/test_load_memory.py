@@ -11,8 +11,16 @@ import pytest
 from conftest import FIXTURES, new_database, requires_fixtures, rows, scalar
 from loader_trees import battery_tree, meter_record, write_json
 
+from ingest.build import build
 from ingest.db import Connection
 from ingest.pipeline import load, pipelines_dir
+
+MARTS = (
+    "marts.battery_telemetry",
+    "marts.fct_battery_daily",
+    "marts.fct_meter_daily",
+    "marts.fct_circuit_usage_hourly",
+)
 
 
 def telemetry(conn: Connection) -> dict[tuple[str, str, int], float]:
@@ -38,6 +46,9 @@ def test_a_recreated_database_gets_every_row_again(server) -> None:
     for source in ("batteries", "meters", "circuits"):
         load(source, FIXTURES / source, conn)
     assert {t: scalar(conn, f"select count(*) from {t}") for t in expected} == expected
+    assert build(conn, quiet=True).success
+    marts = {t: scalar(conn, f"select count(*) from {t}") for t in MARTS}
+    assert all(marts.values()), marts
 
     # Dropped and made anew under the same name: the dlt cache of the old database is still there.
     conn = new_database(server, "memory_recreated")
@@ -45,6 +56,8 @@ def test_a_recreated_database_gets_every_row_again(server) -> None:
     again = {source: load(source, FIXTURES / source, conn) for source in ("batteries", "meters", "circuits")}
     assert {t: scalar(conn, f"select count(*) from {t}") for t in expected} == expected
     assert all(not f.unchanged for report in again.values() for f in report.files)
+    assert build(conn, quiet=True).success
+    assert {t: scalar(conn, f"select count(*) from {t}") for t in MARTS} == marts
 
 
 def test_deleting_the_dlt_folder_changes_no_result(server, tmp_path: Path) -> None:
