@@ -2,6 +2,11 @@
 
 The suite never touches a user's database: GRIDHOUSE_DSN and PG* variables are removed and
 GRIDHOUSE_HOME points at a temporary folder before anything connects.
+
+The session's server authenticates like any embedded server (scram-sha-256 on TCP): the connections the
+fixtures build carry its passwords, and PGPASSFILE points at its password file for the session, so a
+libpq client given a URL without a password (a test's GRIDHOUSE_DSN, dbt, the alert exporter) finds it
+there as it would with `PGPASSFILE=.gridhouse/pgpass`.
 """
 
 from __future__ import annotations
@@ -53,7 +58,9 @@ def server(isolated_env: Path) -> Iterator[EmbeddedServer]:
 
     srv = EmbeddedServer(isolated_env / "server", port=_free_port())
     srv.start()
+    os.environ["PGPASSFILE"] = str(srv.password_file)
     yield srv
+    os.environ.pop("PGPASSFILE", None)
     srv.stop()
 
 
@@ -65,10 +72,12 @@ def fresh_db(server: EmbeddedServer) -> Connection:
 
 def new_database(server: EmbeddedServer, name: str) -> Connection:
     base = server.connection()
-    with Connection(base.host, base.port, base.user, "", "postgres").connect(autocommit=True) as admin:
+    with Connection(base.host, base.port, base.user, base.password, "postgres").connect(
+        autocommit=True
+    ) as admin:
         admin.execute(f'drop database if exists "{name}"')
         admin.execute(f'create database "{name}"')
-    return Connection(base.host, base.port, base.user, "", name, embedded=True)
+    return Connection(base.host, base.port, base.user, base.password, name, embedded=True)
 
 
 @pytest.fixture(scope="session")
