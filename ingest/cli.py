@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,10 +19,30 @@ console = Console(stderr=True)
 def _db(args: argparse.Namespace) -> int:
     from ingest import db
 
+    tenant = db.current_tenant()
+    if args.role and args.action != "url":
+        raise GridhouseError(f"--role goes with `gridhouse db url`, not `db {args.action}`")
     given = db.user_connection()
     if given is not None:
-        if args.action == "url":
-            print(given.url())
+        if args.action == "url" and args.role:
+            role = db.reader_role(args.role, tenant)
+            password = os.environ.get(db.password_variable(args.role), "")
+            print(db.Connection(given.host, given.port, role, password, given.dbname, given.sslmode).url())
+            if not password:
+                console.print(
+                    f"no password in the URL: set {db.password_variable(args.role)} to the password of role "
+                    f"{role} on your server (an administrator sets it: alter role {role} password '...')",
+                    soft_wrap=True,
+                )
+        elif args.action == "url":
+            print(given.url(show_password=args.show_password))
+        elif args.action == "status":
+            with given.connect() as conn:
+                version = conn.execute("show server_version").fetchone()[0]
+            console.print(
+                f"your database {given.describe()} (GRIDHOUSE_DSN / PG*): reachable, PostgreSQL {version}",
+                soft_wrap=True,
+            )
         else:
             console.print(
                 f"using your database from GRIDHOUSE_DSN / PG* ({given.host}:{given.port}/{given.dbname}); "
@@ -31,18 +52,36 @@ def _db(args: argparse.Namespace) -> int:
     server = db.EmbeddedServer.default()
     if args.action == "start":
         conn = server.start()
-        console.print(f"embedded PostgreSQL running, data in {server.pgdata}")
-        print(conn.url())
+        console.print(
+            f"embedded PostgreSQL running, data in {server.pgdata}; passwords in {server.password_file} "
+            "(`gridhouse db url --show-password` prints the superuser's URL with it)",
+            soft_wrap=True,
+        )
+        print(conn.url(show_password=args.show_password))
     elif args.action == "stop":
         console.print("stopped" if server.stop() else "not running")
     elif args.action == "status":
-        running = server.is_running()
-        console.print(f"embedded PostgreSQL: {'running' if running else 'stopped'} ({server.pgdata})")
-        if running:
-            print(server.connection().url())
-        return 0 if running else 3
+        if not server.is_running():
+            raise GridhouseError(
+                f"the embedded PostgreSQL in {server.pgdata} is not running: start it with `gridhouse db start`"
+            )
+        conn = server.connection()
+        with conn.connect() as probe:
+            probe.execute("select 1")
+        console.print(
+            f"embedded PostgreSQL: running ({server.pgdata}), accepting {conn.describe()}", soft_wrap=True
+        )
+        print(conn.url(show_password=args.show_password))
     elif args.action == "url":
-        print(db.resolve(start=False).url())
+        if args.role:
+            if not server.is_running():
+                raise GridhouseError(
+                    f"the embedded PostgreSQL in {server.pgdata} is not running: start it with `gridhouse db start`"
+                )
+            server.ensure_access(tenant)  # the role exists with the password the URL carries
+            print(server.reader_connection(args.role, tenant).url())
+        else:
+            print(db.resolve(start=False).url(show_password=args.show_password))
     return 0
 
 
@@ -126,6 +165,14 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("db", help="the embedded PostgreSQL: start, stop, status, url")
     p.add_argument("action", choices=["start", "stop", "status", "url"])
+    p.add_argument(
+        "--role",
+        choices=["alerting", "bi_reader"],
+        help="url: the URL of a reader role, with its password (with GRIDHOUSE_TENANT: that tenant's role)",
+    )
+    p.add_argument(
+        "--show-password", action="store_true", help="put the superuser's password into the printed URL"
+    )
     p.set_defaults(func=_db)
 
     p = sub.add_parser("load", help="load one vendor's files into raw_<source>")
@@ -188,11 +235,88 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GridhouseError as exc:
-        console.print(f"[bold red]gridhouse: error:[/] {exc}", highlight=False, soft_wrap=True)
+        _error(str(exc))
         return 2
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
+    except Exception as exc:
+        denied = _privilege_error(exc)
+        if denied is not None:
+            _error(denied)
+            return 2
+        log = _write_error_log(args)
+        console.print(
+            f"[bold red]gridhouse: internal error:[/] {type(exc).__name__}: {_first_line(exc)} "
+            f"(the traceback is in {log}; please report it)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+
+
+def _error(message: str) -> None:
+    console.print(f"[bold red]gridhouse: error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and every one it wraps (raise from, during handling, dlt's .exception)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen) or len(seen) > 50:
+            continue
+        seen.append(current)
+        todo += [current.__cause__, current.__context__, getattr(current, "exception", None)]
+    return [c for c in seen if isinstance(c, BaseException)]
+
+
+def _privilege_error(exc: BaseException) -> str | None:
+    """One line for a role that may not do what the command needs (no CREATE on the database, ...)."""
+    for cause in _causes(exc):
+        if any(k.__name__ == "InsufficientPrivilege" for k in type(cause).__mro__):
+            from ingest import db
+
+            try:
+                target = db.user_connection()
+                where = target.describe() if target else "the embedded database"
+            except GridhouseError:
+                where = "the database"
+            return (
+                f"the role cannot do what this command needs on {where}: {_first_line(cause)} "
+                "(connect as the database's owner, or grant the role CREATE on the database: "
+                "`grant create on database <db> to <role>`)"
+            )
+    return None
+
+
+def _write_error_log(args: argparse.Namespace) -> Path:
+    """The traceback of an unexpected error, in $GRIDHOUSE_HOME/logs (mode 0600), else the temp folder."""
+    import tempfile
+    import traceback
+    from datetime import UTC, datetime
+
+    from ingest.db import PROJECT_ROOT
+
+    name = f"gridhouse-error-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
+    text = f"gridhouse {__version__} {args.command}\n{traceback.format_exc()}"
+    home = Path(os.environ.get("GRIDHOUSE_HOME") or PROJECT_ROOT / ".gridhouse")
+    for folder in (home / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as log:
+                log.write(text)
+            return folder / name
+        except OSError:
+            continue
+    return Path("(nowhere: no writable folder)")
 
 
 if __name__ == "__main__":
