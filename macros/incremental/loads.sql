@@ -66,6 +66,8 @@
         select *
         from {{ relation }} as rows_read
         where {{ matches | join(' and ') }}
+        -- keeps the subquery from being flattened into a join the planner could hash over everything
+        offset 0
     ) as rows_read
     {%- else %}
     from {{ relation }} as rows_read

@@ -70,15 +70,15 @@
         select
             case
                 when (select min(built.{{ config.require('time_column') }}) from {{ this }} as built)
-                    < date_trunc('{{ unit }}', min(oldest.{{ source_time }}))
+                    < date_trunc('{{ unit }}', oldest.source_time)
                     then date_trunc(
                         '{{ unit }}',
-                        min(oldest.{{ source_time }}) + interval '26 hours' + interval '{{ width }}'
-                        - interval '1 microsecond'
+                        oldest.source_time + interval '26 hours' + interval '{{ width }}' - interval '1 microsecond'
                     )
                 else '-infinity'::timestamp
             end
-        from {{ source }} as oldest
+        -- a plain min() of its own, so the source's time index answers it with one probe
+        from (select min({{ source_time }}) as source_time from {{ source }}) as oldest
     )
 {%- endmacro %}
 
@@ -100,24 +100,30 @@
         {%- set source = ref(config.require('source_model')) -%}
         {%- set source_time = config.require('source_time') -%}
         {%- set keys = config.require('unique_key') | reject('equalto', config.require('time_column')) | list -%}
+        {%- set touched -%}
+            select distinct
+                {%- for key in keys %}
+                fresh.{{ key }},
+                {%- endfor %}
+                {{ rollup_bucket(width, 'fresh.' ~ source_time) }} as bucket_start
+            from {{ source }} as fresh
+            where {{ new_rows }}
+        {%- endset %}
         where
             exists (
                 select 1
-                from (
-                    select distinct
-                        {%- for key in keys %}
-                        fresh.{{ key }},
-                        {%- endfor %}
-                        {{ rollup_bucket(width, 'fresh.' ~ source_time) }} as bucket_start
-                    from {{ source }} as fresh
-                    where {{ new_rows }}
-                ) as touched
+                from ({{ touched }}) as touched
                 where
                     {%- for key in keys %}
                     touched.{{ key }} = {{ source.identifier }}.{{ key }} and
                     {%- endfor %}
                     {{ source.identifier }}.{{ source_time }} >= touched.bucket_start
                     and {{ source.identifier }}.{{ source_time }} < touched.bucket_start + interval '{{ width }}'
+            )
+            -- the span of the touched buckets as two scalar bounds, which the source's time index serves
+            and {{ source_time }} >= (select min(touched.bucket_start) from ({{ touched }}) as touched)
+            and {{ source_time }} < (
+                select max(touched.bucket_start) + interval '{{ width }}' from ({{ touched }}) as touched
             )
             and {{ source_time }} >= {{ rollup_safe_start(source, source_time, width) }}
     {%- endif -%}

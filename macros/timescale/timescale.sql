@@ -49,7 +49,8 @@ $ensure_index$;
         Post-hook SQL for a time-series table. Always: an index on unique_key (segment columns, then time
         descending) that serves "latest point per series" and the incremental delete. With TimescaleDB: a
         hypertable (chunk_interval), compression segmented by segment_by and ordered by time descending, and
-        a compression policy (compress_after). On plain PostgreSQL: a BRIN index on time instead.
+        a compression policy (compress_after). On plain PostgreSQL: a btree on time instead (the rollups'
+        range of touched buckets and their oldest-row guard read it).
         Every step is idempotent: a re-run changes nothing.
     -#}
     {%- set key_columns = (unique_key or segment_by) | list -%}
@@ -97,6 +98,6 @@ begin
 end
 $time_series_storage$;
     {%- else %}
-{{ ensure_index(relation, [time_column], using='brin') }}
+{{ ensure_index(relation, [time_column]) }}
     {%- endif %}
 {% endmacro %}

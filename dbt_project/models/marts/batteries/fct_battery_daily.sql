@@ -15,20 +15,9 @@
 
 with
 
-ranges as (
-
-    {{ battery_day_ranges() }}
-
-),
-
 days as (
 
-    select distinct
-        asset_id,
-        first_day,
-        last_day,
-        loaded_at
-    from ranges
+    {{ battery_day_ranges() }}
 
 ),
 
@@ -51,7 +40,7 @@ series_days as (
 
 points as (
 
-    {{ rows_in_ranges(ref('battery_telemetry'), 'ranges', ['asset_id', 'metric'], 'measured_at') }}
+    {{ rows_in_ranges(ref('battery_telemetry'), 'days', ['asset_id'], 'measured_at') }}
 
 ),
 

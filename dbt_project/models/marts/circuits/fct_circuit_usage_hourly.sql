@@ -23,7 +23,7 @@ with
 
 touched as (
 
-    {{ touched_ranges(ref('int_circuits__power'), 'circuits', ['circuit_id'], 'measured_at') }}
+    {{ touched_ranges(ref('int_circuits__power'), 'circuits', ['circuit_id', 'duid', 'circuit_number'], 'measured_at') }}
 
 ),
 
@@ -31,6 +31,8 @@ recomputed_hours as (
 
     select
         circuit_id,
+        duid,
+        circuit_number,
         date_trunc('hour', first_at - {{ max_gap }}) as first_hour,
         date_trunc('hour', last_at + {{ max_gap }}) + interval '1 hour' as end_hour,
         loaded_at
@@ -40,8 +42,11 @@ recomputed_hours as (
 
 ranges as (
 
+    -- By the vendor's key (duid, circuit_number): a read of one circuit's range is then one range of the
+    -- raw key.
     select
-        circuit_id,
+        duid,
+        circuit_number,
         first_hour - {{ max_gap }} as read_from,
         end_hour + {{ max_gap }} as read_until,
         loaded_at
@@ -51,7 +56,7 @@ ranges as (
 
 samples as (
 
-    {{ rows_in_ranges(ref('int_circuits__power'), 'ranges', ['circuit_id'], 'measured_at') }}
+    {{ rows_in_ranges(ref('int_circuits__power'), 'ranges', ['duid', 'circuit_number'], 'measured_at') }}
 
 ),
 

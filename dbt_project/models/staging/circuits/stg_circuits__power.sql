@@ -10,7 +10,9 @@ renamed as (
 
     select
         duid,
-        circuit_number::integer as circuit_number,
+        -- As raw keeps it (bigint): a cast would hide the raw key (duid, circuit_number, measured_at) from a
+        -- bound on one circuit.
+        circuit_number,
         -- The instant the loader parsed from timestamp_iso, the last column of the raw key
         -- (duid, circuit_number, measured_at): a bound on it reaches the key as it is.
         measured_at,
