@@ -31,7 +31,14 @@ begin
     ) then
         raise exception 'GRIDHOUSE_TENANT is set but role % does not own database %, so it cannot keep other tenants out: build as the database owner', current_user, current_database();
     end if;
-    execute format('revoke connect, temporary on database %I from public', current_database());
+    -- Only what is not yet so (several builds may run at once; pg_database rows do not like
+    -- concurrent grants).
+    if exists (
+        select 1 from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+        where d.datname = current_database() and a.grantee = 0
+    ) then
+        execute format('revoke connect, temporary on database %I from public', current_database());
+    end if;
 end
 $tenant_database$;
     {%- endif %}
@@ -46,7 +53,9 @@ begin
         end;
     end if;
     {%- if tenant %}
-    execute format('grant connect on database %I to {{ role }}', current_database());
+    if not has_database_privilege('{{ role }}', current_database(), 'CONNECT') then
+        execute format('grant connect on database %I to {{ role }}', current_database());
+    end if;
     {%- endif %}
     if exists (select 1 from pg_namespace where nspname = '{{ schema }}') then
         grant usage on schema {{ schema }} to {{ role }};
