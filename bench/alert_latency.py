@@ -28,10 +28,12 @@ def warehouse(server: EmbeddedServer, name: str, tree: Path) -> Connection:
     from ingest.pipeline import load
 
     base = server.connection()
-    with Connection(base.host, base.port, base.user, "", "postgres").connect(autocommit=True) as admin:
+    with Connection(base.host, base.port, base.user, base.password, "postgres").connect(
+        autocommit=True
+    ) as admin:
         admin.execute(f'drop database if exists "{name}"')
         admin.execute(f'create database "{name}"')
-    conn = Connection(base.host, base.port, base.user, "", name, embedded=True)
+    conn = Connection(base.host, base.port, base.user, base.password, name, embedded=True)
     load("batteries", tree / "batteries", conn)
     result = run_dbt(
         conn,

@@ -240,10 +240,12 @@ class Workspace:
     def database(self, name: str) -> Connection:
         """A new, empty database on the bench server (replacing one of that name)."""
         base = self.server.connection()
-        with Connection(base.host, base.port, base.user, "", "postgres").connect(autocommit=True) as admin:
+        with Connection(base.host, base.port, base.user, base.password, "postgres").connect(
+            autocommit=True
+        ) as admin:
             admin.execute(f'drop database if exists "{name}" with (force)')
             admin.execute(f'create database "{name}"')
-        conn = Connection(base.host, base.port, base.user, "", name, embedded=True)
+        conn = Connection(base.host, base.port, base.user, base.password, name, embedded=True)
         forget_loads(conn)
         return conn
 

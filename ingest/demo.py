@@ -93,9 +93,14 @@ def run_demo(data_dir: Path | None = None) -> int:
     )
     if result.success:
         show(conn)
-    console.print(f"\nConnect psql, pandas or a BI tool to: [bold]{conn.url()}[/]")
     if conn.embedded:
-        console.print("(the embedded server keeps running; `gridhouse db stop` stops it)")
+        console.print(
+            "\nConnect a BI tool (read-only, marts): [bold]gridhouse db url --role bi_reader[/]; "
+            "an alert poller (alerts only): [bold]gridhouse db url --role alerting[/]\n"
+            "(the embedded server keeps running; `gridhouse db stop` stops it)"
+        )
+    else:
+        console.print(f"\nConnect psql, pandas or a BI tool to: [bold]{conn.url()}[/]")
     return 0 if result.success else 1
 
 

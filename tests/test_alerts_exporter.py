@@ -67,10 +67,13 @@ def test_rule_file_passes_promtool():
     EXPORTER is None,
     reason="prometheus-sql-exporter is not installed (apt-get install prometheus-sql-exporter)",
 )
-def test_exporter_gauge_follows_a_low_soc_episode(fresh_db, tmp_path: Path):
+def test_exporter_gauge_follows_a_low_soc_episode(server, fresh_db, tmp_path: Path):
+    from urllib.parse import quote
+
     load_fixture_batteries(fresh_db, FIXTURES)
     config = (ALERTING / "sql_exporter.yml").read_text()
-    dsn = f"postgres://alerting@{fresh_db.host}:{fresh_db.port}/{fresh_db.dbname}?sslmode=disable"
+    password = quote(server.password("alerting"), safe="")
+    dsn = f"postgres://alerting:{password}@{fresh_db.host}:{fresh_db.port}/{fresh_db.dbname}?sslmode=disable"
     config = config.replace("postgres://alerting@127.0.0.1:5432/gridhouse?sslmode=disable", dsn)
     config = config.replace("interval: 1m", "interval: 1s")
     assert dsn in config
