@@ -68,6 +68,9 @@
                 or wanted.column_type is distinct from held.column_type
         )
     {%- endcall -%}
-    {%- do run_query('drop view if exists ' ~ adapter.quote(probe)) -%}
-    {{- return(load_result('view_columns').table.columns[0].values()[0]) -}}
+    {%- set kept = load_result('view_columns').table.columns[0].values()[0] -%}
+    {%- call statement('drop_view_columns_probe') -%}
+        drop view if exists {{ adapter.quote(probe) }}
+    {%- endcall -%}
+    {{- return(kept) -}}
 {%- endmacro %}
