@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -235,60 +236,77 @@ def ensure_raw_tables(conn: Connection, vendors: Iterable[Vendor] | None = None)
     table has `<table>_late` (rows to upsert) and `<table>_replaced` (the rows corrections replaced, with
     `replaced_at`); the load log and the loader's memory (ingest/memory.py) are made here too.
     """
-    from psycopg import sql
-
     with conn.connect(autocommit=True) as db:
         for chosen in VENDORS.values() if vendors is None else vendors:
-            schema = sql.Identifier(chosen.dataset)
-            db.execute(sql.SQL("create schema if not exists {}").format(schema))
-            ensure_log(db, chosen.dataset)
-            ensure_memory(db, chosen.dataset)
-            # (spec, keyed, extra column): `<table>_late` holds rows that may repeat keys until they are
-            # settled; `<table>_replaced` the rows a correction replaced. Made before the keyed tables,
-            # whose older versions they may take rows from (key_on_instant).
-            specs = []
-            for s in chosen.tables:
-                if s.strategy == "append-new":
-                    specs.append((replace(s, name=s.late_name), False, ""))
-                    specs.append((replace(s, name=s.replaced_name), False, "replaced_at"))
-            specs += [(s, True, "") for s in (*chosen.tables, QUARANTINE)]
-            for spec, keyed, extra in specs:
-                columns = [
-                    sql.SQL("{} {}{}").format(
-                        sql.Identifier(f.name),
-                        sql.SQL(_column_type(f.type)),
-                        sql.SQL("" if f.nullable else " not null"),
-                    )
-                    for f in spec.full_schema
-                ]
-                columns.append(sql.SQL("_dlt_load_id varchar(64) not null"))
-                if extra:
-                    columns.append(
-                        sql.SQL("{} timestamp with time zone not null").format(sql.Identifier(extra))
-                    )
-                db.execute(
-                    sql.SQL("create table if not exists {}.{} ({})").format(
-                        schema, sql.Identifier(spec.name), sql.SQL(", ").join(columns)
-                    )
-                )
-                if not keyed:
-                    continue
-                key_on_instant(db, chosen.dataset, spec)
-                db.execute(
-                    sql.SQL("create unique index if not exists {} on {}.{} ({})").format(
-                        sql.Identifier(f"{spec.name}_pkey"),
-                        schema,
-                        sql.Identifier(spec.name),
-                        sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key),
-                    )
-                )
-                # Incremental models read "rows loaded since the last build": _loaded_at grows with the
-                # insertion order, so a BRIN index (a few pages) prunes that scan to the newest blocks.
-                db.execute(
-                    sql.SQL("create index if not exists {} on {}.{} using brin (_loaded_at)").format(
-                        sql.Identifier(f"{spec.name}_loaded_at_brin"), schema, sql.Identifier(spec.name)
-                    )
-                )
+            # `if not exists` is no guard against a concurrent command creating the same object (a
+            # UniqueViolation on the catalog): commands that make a vendor's tables take turns.
+            with tables_lock(db, chosen.dataset):
+                _ensure_vendor_tables(db, chosen)
+
+
+@contextlib.contextmanager
+def tables_lock(db: Any, dataset: str) -> Iterator[None]:
+    """Hold the advisory lock that serializes creating and altering `dataset`'s tables (not the load
+    lock: a load of the vendor may be running meanwhile)."""
+    key = f"gridhouse tables {dataset}"
+    db.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+    try:
+        yield
+    finally:
+        db.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+
+def _ensure_vendor_tables(db: Any, chosen: Vendor) -> None:
+    from psycopg import sql
+
+    schema = sql.Identifier(chosen.dataset)
+    db.execute(sql.SQL("create schema if not exists {}").format(schema))
+    ensure_log(db, chosen.dataset)
+    ensure_memory(db, chosen.dataset)
+    # (spec, keyed, extra column): `<table>_late` holds rows that may repeat keys until they are
+    # settled; `<table>_replaced` the rows a correction replaced. Made before the keyed tables,
+    # whose older versions they may take rows from (key_on_instant).
+    specs = []
+    for s in chosen.tables:
+        if s.strategy == "append-new":
+            specs.append((replace(s, name=s.late_name), False, ""))
+            specs.append((replace(s, name=s.replaced_name), False, "replaced_at"))
+    specs += [(s, True, "") for s in (*chosen.tables, QUARANTINE)]
+    for spec, keyed, extra in specs:
+        columns = [
+            sql.SQL("{} {}{}").format(
+                sql.Identifier(f.name),
+                sql.SQL(_column_type(f.type)),
+                sql.SQL("" if f.nullable else " not null"),
+            )
+            for f in spec.full_schema
+        ]
+        columns.append(sql.SQL("_dlt_load_id varchar(64) not null"))
+        if extra:
+            columns.append(sql.SQL("{} timestamp with time zone not null").format(sql.Identifier(extra)))
+        db.execute(
+            sql.SQL("create table if not exists {}.{} ({})").format(
+                schema, sql.Identifier(spec.name), sql.SQL(", ").join(columns)
+            )
+        )
+        if not keyed:
+            continue
+        key_on_instant(db, chosen.dataset, spec)
+        db.execute(
+            sql.SQL("create unique index if not exists {} on {}.{} ({})").format(
+                sql.Identifier(f"{spec.name}_pkey"),
+                schema,
+                sql.Identifier(spec.name),
+                sql.SQL(", ").join(sql.Identifier(c) for c in spec.primary_key),
+            )
+        )
+        # Incremental models read "rows loaded since the last build": _loaded_at grows with the
+        # insertion order, so a BRIN index (a few pages) prunes that scan to the newest blocks.
+        db.execute(
+            sql.SQL("create index if not exists {} on {}.{} using brin (_loaded_at)").format(
+                sql.Identifier(f"{spec.name}_loaded_at_brin"), schema, sql.Identifier(spec.name)
+            )
+        )
 
 
 def key_on_instant(db: Any, dataset: str, spec: TableSpec) -> None:
