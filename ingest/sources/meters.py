@@ -20,7 +20,7 @@ import pyarrow as pa
 from ingest.documents import Document, find_files, parse_json, require_dir
 from ingest.errors import GridhouseError
 from ingest.quarantine import Rejects
-from ingest.remote import UrlInput, is_url, listing
+from ingest.remote import BytesInput, UrlInput, is_url, listing
 from ingest.sources.base import (
     INSTANT_TYPE,
     Parsed,
@@ -116,8 +116,36 @@ def tenant_owners(root: Path) -> dict[str, str]:
     path = root / TENANTS_FILE if root.is_dir() else None
     if path is None or not path.is_file():
         return {}
-    doc = Document(TENANTS_FILE, path.read_bytes())
-    return {muid: owner for muid, owner, _ in _tenant_rows(doc, Rejects(TENANTS_FILE)) if muid}
+    return owners_in(Document(TENANTS_FILE, path.read_bytes()))
+
+
+def owners_in(doc: Document) -> dict[str, str]:
+    """muid -> tenant from a tenants.csv document."""
+    return {muid: owner for muid, owner, _ in _tenant_rows(doc, Rejects(doc.name)) if muid}
+
+
+def remote_tenants(base: str) -> BytesInput | None:
+    """`tenants.csv` beside the API's meter files (GET <base>/meters/tenants.csv), or None when the API
+    has none (404). Any other failure stops the load: without the map, another tenant's meters would be
+    taken in."""
+    from dlt.sources.helpers import requests
+
+    url = f"{base}/meters/{TENANTS_FILE}"
+    try:
+        response = requests.get(url)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        if (
+            isinstance(exc, requests.HTTPError)
+            and exc.response is not None
+            and exc.response.status_code == 404
+        ):
+            return None
+        raise GridhouseError(
+            f"GET {url} failed after retries ({type(exc).__name__}: {exc}); the meters are not loaded "
+            "without their tenant map"
+        ) from None
+    return BytesInput(url, response.content)
 
 
 def parse_readings(
@@ -125,7 +153,7 @@ def parse_readings(
     rejects: Rejects,
     loaded_at: datetime,
     run_keys: RunKeys,
-    foreign: Callable[[object], bool] | None = None,
+    foreign: Callable[[str], bool] | None = None,
 ) -> Parsed:
     """foreign(muid) is true for a meter of another tenant (GRIDHOUSE_TENANT with a tenants.csv): its
     records are not read at all, so nothing of another tenant reaches this database, not even quarantine."""
@@ -150,11 +178,13 @@ def parse_readings(
             continue
         tags = record.get("tags")
         muid = tags.get("muid") if isinstance(tags, dict) else None
-        if foreign is not None and foreign(muid):
+        if foreign is not None and isinstance(muid, str) and muid and foreign(muid):
             continue
         read += len(keys)
         problem: tuple[str, str] | None = None
-        if not isinstance(muid, str) or not muid:
+        if muid is not None and not isinstance(muid, str):  # whose meter it is cannot be told
+            problem = ("tags.muid", f"tags.muid must be a string, got {describe(muid)}")
+        elif not isinstance(muid, str) or not muid:
             problem = ("tags.muid", "missing or empty tags.muid")
         elif (why := iso_problem(record.get("timestamp"))) is not None:
             problem = ("timestamp", why)
@@ -198,12 +228,17 @@ def plan(path: Path | str) -> list[Planned]:
     """Every *.json file under `path` (or the one file `path`), or every file the API lists."""
     run_keys = RunKeys()
     tenant = os.environ.get("GRIDHOUSE_TENANT") or None
-    owners = tenant_owners(Path(path)) if not is_url(path) else {}
+    base = str(path).rstrip("/") if is_url(path) else ""
+    if base:  # the API serves tenants.csv beside the meter files, as a folder holds it
+        remote_map = remote_tenants(base)
+        owners = owners_in(remote_map.read()) if remote_map is not None else {}
+    else:
+        remote_map, owners = None, tenant_owners(Path(path))
     foreign = None
     if tenant is not None and owners:
 
-        def foreign(muid: object) -> bool:
-            return owners.get(muid) != tenant  # type: ignore[arg-type]
+        def foreign(muid: str) -> bool:
+            return owners.get(muid) != tenant
 
     def parse(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
         return parse_readings(doc, rejects, loaded_at, run_keys, foreign)
@@ -211,12 +246,12 @@ def plan(path: Path | str) -> list[Planned]:
     def tenants(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
         return parse_tenants(doc, rejects, loaded_at, tenant)
 
-    if is_url(path):
-        base = str(path).rstrip("/")
-        return [
+    if base:  # as from a folder: the meter files, then the tenant map when it maps any meter
+        files = [
             Planned(UrlInput(f"{base}/meters/{n}", f"{base}/meters/{n}"), parse)
             for n in listing(f"{base}/meters")
         ]
+        return files + ([Planned(remote_map, tenants)] if remote_map is not None and owners else [])
     root = require_dir(Path(path), "meters", "Exnaton *.json files")
     files = [Planned(f, parse) for f in find_files(root, "*.json", root.name if root.is_dir() else "meters")]
     if owners:
