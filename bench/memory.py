@@ -5,8 +5,9 @@
 For each size (MB of JSON), writes a battery tree (assets/assets.json and one telemetry/<device>.json of
 that size: {"series": [{"name": ..., "data": [[epoch_ms, value], ...]}, ...]}, four series, about 22
 bytes a point, so 200 MB is about 9 M points), loads it with the command line into a fresh database of
-a private embedded server, and prints the command's peak RSS (the kernel's high-water mark of the child,
-from wait4) and wall seconds. A tiny file first gives the fixed cost (interpreter, dlt, pyarrow, dbt is
+a private embedded server, and prints the command's peak RSS (its VmHWM, the kernel's high-water mark
+of the process's resident memory, mapped files included, read by the process as it exits) and wall
+seconds. A tiny file first gives the fixed cost (interpreter, dlt, pyarrow, dbt is
 not imported). Goal (issue 15): at most 1 GB at 200 MB and roughly flat in the file size.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,17 +82,41 @@ def fresh_database(admin: Connection, name: str) -> Connection:
     return replace(admin, dbname=name)
 
 
-def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[int, float, int, str]:
-    """(peak RSS in bytes, wall seconds, exit code, output) of a command, from wait4's rusage."""
+# The command run with a hook that reports its own high-water mark (VmHWM) at exit: the rusage of a
+# child counts the memory of the process that spawned it too (the kernel keeps the larger of the two
+# across exec), so wait4's figure would include this bench's own.
+CHILD = """
+import atexit, sys
+
+def report(path):
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(path, "w") as out:
+        out.write(peak)
+
+atexit.register(report, sys.argv[1])
+sys.argv = ["gridhouse", *sys.argv[2:]]
+from ingest.cli import main
+sys.exit(main())
+"""
+
+
+def peak_rss(args: list[str], env: dict[str, str]) -> tuple[int, float, int, str]:
+    """(peak RSS in bytes, wall seconds, exit code, output) of `gridhouse ARGS` in a child process."""
     started = time.perf_counter()
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "vmhwm"
+        log = Path(tmp) / "log"
+        with log.open("wb") as out:
+            done = subprocess.run(
+                [sys.executable, "-c", CHILD, str(peak_file), *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         seconds = time.perf_counter() - started
-        log.seek(0)
-        output = log.read().decode(errors="replace")
-    return usage.ru_maxrss * 1024, seconds, process.returncode, output
+        peak = int(peak_file.read_text()) * 1024 if peak_file.exists() else 0
+        return peak, seconds, done.returncode, log.read_text(errors="replace")
 
 
 def measure(sizes: list[float], keep: Path | None = None) -> dict[str, Any]:
@@ -102,12 +128,13 @@ def measure(sizes: list[float], keep: Path | None = None) -> dict[str, Any]:
         try:
             for megabytes in [0.01, *sizes]:
                 tree = work / f"batteries_{megabytes:g}mb"
-                if not (tree / "telemetry").exists():
+                counts = work / f"batteries_{megabytes:g}mb.json"
+                if not counts.exists():
+                    shutil.rmtree(tree, ignore_errors=True)
                     points, size = write_tree(tree, megabytes)
+                    counts.write_text(json.dumps({"points": points, "bytes": size}))
                 else:  # --keep: the tree of an earlier run
-                    path = next((tree / "telemetry").iterdir())
-                    size = path.stat().st_size
-                    points = sum(len(s["data"]) for s in orjson.loads(path.read_bytes())["series"])
+                    points, size = json.loads(counts.read_text()).values()
                 conn = fresh_database(admin, f"memory_{str(megabytes).replace('.', '_')}")
                 env = {
                     **os.environ,
@@ -115,8 +142,7 @@ def measure(sizes: list[float], keep: Path | None = None) -> dict[str, Any]:
                     "GRIDHOUSE_HOME": str(Path(tmp) / "home"),
                     "COLUMNS": "200",
                 }
-                cmd = [sys.executable, "-m", "ingest.cli", "load", "batteries", str(tree)]
-                rss, seconds, code, output = peak_rss(cmd, env)
+                rss, seconds, code, output = peak_rss(["load", "batteries", str(tree)], env)
                 if code != 0:
                     raise SystemExit(f"load of {tree} exited {code}:\n{output}")
                 row = {

@@ -254,3 +254,24 @@ def test_a_hostile_battery_api_loads_what_it_can_and_names_the_rest(hostile, mon
     assert scalar(fresh_db, "select count(*) from raw_batteries.assets") == 2
     assert scalar(fresh_db, "select count(*) from raw_batteries.telemetry") == 7
     assert report.read == report.loaded + report.quarantined == 2 + 7
+
+
+def test_the_memory_bench_writes_the_vendor_format_and_reads_a_peak(tmp_path):
+    """bench/memory.py's parts, small: a telemetry file near the size asked for, and a peak RSS read."""
+    from ingest.db import PROJECT_ROOT
+    from ingest.streaming import open_telemetry
+
+    sys.path.insert(0, str(PROJECT_ROOT))  # bench/ is a folder of scripts beside the packages
+    from bench import memory
+
+    points, size = memory.write_tree(tmp_path / "tree", 0.3)
+    assert 0.25e6 < size < 0.35e6
+    path = next((tmp_path / "tree" / "telemetry").iterdir())
+    doc = orjson.loads(path.read_bytes())
+    assert [s["name"] for s in doc["series"]] == list(memory.SERIES)
+    assert sum(len(s["data"]) for s in doc["series"]) == points
+    with open_telemetry(path) as stream:
+        assert sum(a.count for a in stream.arrays.values()) == points
+    peak, seconds, code, output = memory.peak_rss(["--help"], dict(os.environ))
+    assert code == 0 and "load" in output
+    assert 10e6 < peak < 1e9
