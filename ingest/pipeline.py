@@ -218,7 +218,13 @@ def _run(chosen: Vendor, conn: Connection, path: Path | str, step: Callable[[], 
         ) from exc
 
 
-PG_TYPES = {"string": "varchar", "int64": "bigint", "double": "double precision", "bool": "boolean"}
+PG_TYPES = {
+    "string": "varchar",
+    "int64": "bigint",
+    "double": "double precision",
+    "bool": "boolean",
+    "binary": "bytea",
+}
 
 
 def _column_type(arrow_type: Any) -> str:
@@ -289,6 +295,17 @@ def _ensure_vendor_tables(db: Any, chosen: Vendor) -> None:
                 schema, sql.Identifier(spec.name), sql.SQL(", ").join(columns)
             )
         )
+        held = table_columns(db, chosen.dataset, spec.name)
+        for f in spec.full_schema:  # a column added to the loader later (quarantine.raw_bytes)
+            if f.name not in held and f.nullable:
+                db.execute(
+                    sql.SQL("alter table {}.{} add column if not exists {} {}").format(
+                        schema,
+                        sql.Identifier(spec.name),
+                        sql.Identifier(f.name),
+                        sql.SQL(_column_type(f.type)),
+                    )
+                )
         if not keyed:
             continue
         key_on_instant(db, chosen.dataset, spec)

@@ -1,4 +1,11 @@
-"""One way to record a bad record: file, position, field, reason and the raw text."""
+"""One way to record a bad record: file, position, field, reason and every byte of the record.
+
+`raw_text` is the record's text, whole (PostgreSQL keeps a long value out of line, TOAST). Where that
+text is not exactly the record's bytes (bytes that are not UTF-8, a NUL, which PostgreSQL text cannot
+hold), `raw_text` shows them as U+FFFD and U+2400 and `raw_bytes` (bytea) holds the bytes as read;
+otherwise `raw_bytes` is null. So `coalesce(raw_bytes, convert_to(raw_text, 'UTF8'))` is always the
+record's bytes.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,6 @@ from datetime import datetime
 import orjson
 import pyarrow as pa
 
-RAW_TEXT_LIMIT = 2000
-
 SCHEMA = pa.schema(
     [
         pa.field("source_file", pa.string(), nullable=False),
@@ -17,6 +22,7 @@ SCHEMA = pa.schema(
         pa.field("field", pa.string()),
         pa.field("reason", pa.string(), nullable=False),
         pa.field("raw_text", pa.string()),
+        pa.field("raw_bytes", pa.binary()),
         pa.field("_source_file", pa.string(), nullable=False),
         pa.field("_loaded_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
@@ -24,18 +30,52 @@ SCHEMA = pa.schema(
 PRIMARY_KEY = ["source_file", "position"]
 
 
-def raw_text(value: object) -> str:
-    """The record as text, as close to the input as the parser lets us, cut at RAW_TEXT_LIMIT."""
-    if isinstance(value, bytes | bytearray):
-        text = bytes(value).decode("utf-8", errors="replace")
-    elif isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = orjson.dumps(value).decode()
-        except TypeError:
-            text = repr(value)
-    return text if len(text) <= RAW_TEXT_LIMIT else text[:RAW_TEXT_LIMIT] + "…"
+class Flawed:
+    """A parsed value that holds something the loader cannot load (ingest/documents.py makes them): an
+    unparsable part, NaN, a number out of range, a NUL, bytes that are not UTF-8, a duplicate key.
+
+    `problem` says what (the first one found inside), `own` whether it is this value's own (a duplicate
+    key of this object) rather than a part's, `raw` is the exact bytes the value was read from."""
+
+    problem: str
+    own: bool
+
+    @property
+    def raw(self) -> bytes:
+        raise NotImplementedError
+
+
+def record_bytes(value: object) -> bytes:
+    """The record's bytes: as read where the parser kept them, else its JSON (compact)."""
+    if isinstance(value, Flawed):
+        return value.raw
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")  # bytes a tolerant decode kept as surrogates
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return repr(value).encode("utf-8", "backslashreplace")
+
+
+def raw_columns(value: object) -> tuple[str, bytes | None]:
+    """(raw_text, raw_bytes): the record's text, and its bytes where the text cannot be them."""
+    data = record_bytes(value)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace").replace("\x00", "\u2400"), data
+    if "\x00" in text:
+        return text.replace("\x00", "\u2400"), data
+    return text, None
+
+
+def safe_text(text: str) -> str:
+    """`text` as PostgreSQL text can hold it: no NUL, no lone surrogate (names and reasons quote input)."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.replace("\x00", "\u2400").encode("utf-8", "replace").decode("utf-8")
 
 
 @dataclass
@@ -43,15 +83,17 @@ class Rejects:
     """Bad records of one file, collected while parsing it."""
 
     source_file: str
-    rows: list[dict[str, str | None]] = field(default_factory=list)
+    rows: list[dict[str, str | bytes | None]] = field(default_factory=list)
 
     def add(self, position: str, field_name: str | None, reason: str, raw: object) -> None:
+        raw_text, raw_bytes = raw_columns(raw)
         self.rows.append(
             {
-                "position": position,
-                "field": field_name,
-                "reason": reason,
-                "raw_text": raw_text(raw),
+                "position": safe_text(position),
+                "field": None if field_name is None else safe_text(field_name),
+                "reason": safe_text(reason),
+                "raw_text": raw_text,
+                "raw_bytes": raw_bytes,
             }
         )
 
@@ -67,6 +109,7 @@ class Rejects:
                 "field": [r["field"] for r in self.rows],
                 "reason": [r["reason"] for r in self.rows],
                 "raw_text": [r["raw_text"] for r in self.rows],
+                "raw_bytes": [r["raw_bytes"] for r in self.rows],
                 "_source_file": [self.source_file] * n,
                 "_loaded_at": [loaded_at] * n,
             },

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from ingest import quarantine
-from ingest.documents import Document
+from ingest.documents import Document, other_kind, wrong_kind
 from ingest.errors import GridhouseError
 from ingest.memory import Memory
 from ingest.quarantine import Rejects
@@ -145,10 +145,12 @@ class Input(Protocol):
 
 @dataclass(frozen=True)
 class Planned:
-    """An input and the parser that reads it."""
+    """An input, the parser that reads it and the kind of file it must hold (ingest/documents.py): a
+    file that plainly holds another kind is quarantined whole, never parsed as what it is not."""
 
     file: Input
     parse: Parser
+    kind: str | None = None
 
 
 def walk(
@@ -184,8 +186,14 @@ def walk(
             started = time.perf_counter()
             stamp = loaded_at or datetime.now(UTC)
             rejects = Rejects(doc.name)
-            with gc_paused():
-                parsed = planned.parse(doc, rejects, stamp)
+            found = other_kind(doc.content, planned.kind) if planned.kind else None
+            if found is not None:
+                assert planned.kind is not None
+                rejects.add("$", None, wrong_kind(found, planned.kind), doc.content)
+                parsed = Parsed(read=1)
+            else:
+                with gc_paused():
+                    parsed = planned.parse(doc, rejects, stamp)
             report.parse_seconds = time.perf_counter() - started
             report.read, report.quarantined = parsed.read, len(rejects)
             report.loaded = parsed.loaded
@@ -313,6 +321,16 @@ def is_number(value: object) -> bool:
     return type(value) is int or type(value) is float
 
 
+def text_problem(record: dict[str, Any], key: str, label: str | None = None) -> tuple[str, str] | None:
+    """(field, reason) when the optional text field `key` holds something else than a string or null
+    (a list, a number): quarantined rather than loaded as null, which would lose it without a word."""
+    value = record.get(key)
+    if value is None or isinstance(value, str):
+        return None
+    label = label or key
+    return label, f"{label} must be a string or null, got {describe(value)}"
+
+
 def describe(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -342,6 +360,28 @@ def iso_epoch_us(value: str) -> int:
     """The instant of an ISO time that iso_problem() accepted, in epoch microseconds: one number for
     every way of writing it (`...00Z`, `...00.000Z`, `...01:00+01:00`)."""
     return (datetime.fromisoformat(value) - EPOCH) // MICROSECOND
+
+
+class FirstSeen:
+    """Keys of a slowly changing table (assets, devices, circuit metadata, tenants) read before in this
+    load, with the file each came from. A key read again, in another file or page or the same one, is
+    quarantined as a duplicate and the first one kept: a merge would keep one row of the two, and the
+    report would count a record loaded that the table does not hold."""
+
+    def __init__(self) -> None:
+        self._files: dict[object, str] = {}
+
+    def first(self, key: object, source_file: str) -> str | None:
+        """None the first time `key` is read; after that, the file it was first read from."""
+        if key in self._files:
+            return self._files[key]
+        self._files[key] = source_file
+        return None
+
+    @staticmethod
+    def duplicate(field: str, value: object, first_file: str, source_file: str) -> str:
+        where = "earlier in this file" if first_file == source_file else f"in {first_file}"
+        return f"duplicate {field} {describe(value)}: read {where} in this load (the first one is kept)"
 
 
 class RunKeys:

@@ -14,15 +14,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 
 from ingest.db import PROJECT_ROOT
-from ingest.documents import Document, find_files, parse_json, require_dir
+from ingest.documents import (
+    BATTERY_ASSETS,
+    BATTERY_TELEMETRY,
+    Document,
+    find_files,
+    flaw_field,
+    loads,
+    parse_json,
+    require_dir,
+    without_bom,
+)
 from ingest.errors import GridhouseError
-from ingest.quarantine import Rejects
+from ingest.quarantine import Flawed, Rejects
 from ingest.remote import UrlInput, asset_pages, is_url
 from ingest.sources.base import (
+    FirstSeen,
     Parsed,
     Planned,
     Rows,
@@ -30,6 +40,7 @@ from ingest.sources.base import (
     describe,
     is_number,
     repeated,
+    text_problem,
     vendor_source,
 )
 from ingest.sources.marks import SeriesCodes, series_name
@@ -79,7 +90,12 @@ def unit_of(series_name: str) -> str | None:
     return UNIT_BY_SUFFIX[match["suffix"]] if match else None
 
 
-def parse_assets(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+def parse_assets(
+    doc: Document, rejects: Rejects, loaded_at: datetime, seen: FirstSeen | None = None
+) -> Parsed:
+    """`seen`: the devices read before in this load (other pages or files): one read again is a
+    duplicate, quarantined, so the table holds every asset the report counts as loaded."""
+    seen = FirstSeen() if seen is None else seen
     body = parse_json(doc, rejects)
     parsed = Parsed()
     if body is None:
@@ -92,9 +108,20 @@ def parse_assets(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed
         return parsed
     columns: dict[str, list[Any]] = {"device_id": [], "description": [], "state": []}
     for i, item in enumerate(items):
+        if isinstance(item, Flawed):
+            rejects.add(f"items[{i}]", flaw_field(item), item.problem, item)
+            continue
         device_id = item.get("deviceId") if isinstance(item, dict) else None
         if not isinstance(device_id, str) or not device_id:
             rejects.add(f"items[{i}]", "deviceId", "missing or empty deviceId", item)
+            continue
+        if (problem := text_problem(item, "description") or text_problem(item, "state")) is not None:
+            rejects.add(f"items[{i}]", *problem, item)
+            continue
+        if (first := seen.first(device_id, doc.name)) is not None:
+            rejects.add(
+                f"items[{i}]", "deviceId", seen.duplicate("deviceId", device_id, first, doc.name), item
+            )
             continue
         columns["device_id"].append(device_id)
         columns["description"].append(_text_or_none(item.get("description")))
@@ -118,12 +145,18 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
     clean_epochs: dict[str, np.ndarray] = {}  # series taken whole by the bulk check
     checked_epochs: dict[str, set[int]] = {}  # series checked point by point
     for s, series in enumerate(series_list):
+        if isinstance(series, Flawed) and (series.own or not isinstance(series, dict)):
+            parsed.read += 1  # a key twice (which name, which data?) or not JSON: the series is one record
+            rejects.add(f"series[{s}]", flaw_field(series), series.problem, series)
+            continue
         name = series.get("name") if isinstance(series, dict) else None
         data = series.get("data") if isinstance(series, dict) else None
         if not isinstance(name, str) or not isinstance(data, list):
             parsed.read += 1
             field = "name" if not isinstance(name, str) else "data"
-            rejects.add(f"series[{s}]", field, "series without a name or without a data list", series)
+            flaw = name if isinstance(name, Flawed) else data if isinstance(data, Flawed) else None
+            reason = flaw.problem if flaw else "series without a name or without a data list"
+            rejects.add(f"series[{s}]", field, reason, series)
             continue
         parsed.read += len(data)
         if unit_of(name) is None:
@@ -132,7 +165,7 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
                 rejects.add(f"series[{s}].data[{p}]", "name", reason, point)
             continue
         repeated = name in clean_epochs or name in checked_epochs
-        clean = None if repeated else _clean_series(data)
+        clean = None if repeated or isinstance(data, Flawed) else _clean_series(data)
         if clean is not None:  # the common case, checked in bulk
             clean_epochs[name] = clean[0]
             segments.append((name, *clean))
@@ -215,6 +248,9 @@ def _clean_series(data: list[object]) -> tuple[np.ndarray, np.ndarray] | None:
 
 def _point_problem(point: object) -> tuple[str, str] | None:
     """(field, reason) when a point is not [epoch_ms, number]; None when it is fine."""
+    if isinstance(point, Flawed):
+        where = flaw_field(point)
+        return {"[0]": "epoch_ms", "[1]": "value"}.get(where or "", "point"), point.problem
     if not isinstance(point, list) or len(point) != 2:
         return "point", "point is not a [epoch_ms, value] pair"
     epoch, value = point
@@ -234,20 +270,29 @@ def plan(path: Path | str) -> list[Planned]:
 
     `path` is a folder laid out like the vendor API (assets/, telemetry/) or the API's base URL.
     """
+    seen = FirstSeen()
+
+    def assets(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+        return parse_assets(doc, rejects, loaded_at, seen)
+
     if is_url(path):
         base = str(path).rstrip("/")
         pages = asset_pages(base)
         device_ids = sorted({item["deviceId"] for page in pages for item in _page_items(page.content)})
-        return [Planned(page, parse_assets) for page in pages] + [
+        return [Planned(page, assets, BATTERY_ASSETS) for page in pages] + [
             Planned(
                 UrlInput(f"{base}/telemetry/{d}", f"{base}/telemetry/{d}.json", d, TELEMETRY.name),
                 parse_telemetry,
+                BATTERY_TELEMETRY,
             )
             for d in device_ids
         ]
     root = require_dir(Path(path), "batteries", "assets/ and telemetry/")
-    files = [Planned(f, parse_assets) for f in find_files(root / "assets", "*.json", "assets")]
-    files += [Planned(f, parse_telemetry) for f in find_files(root / "telemetry", "*.json", "telemetry")]
+    files = [Planned(f, assets, BATTERY_ASSETS) for f in find_files(root / "assets", "*.json", "assets")]
+    files += [
+        Planned(f, parse_telemetry, BATTERY_TELEMETRY)
+        for f in find_files(root / "telemetry", "*.json", "telemetry")
+    ]
     if not files:
         raise GridhouseError(
             f"batteries: {root} has no assets/*.json or telemetry/*.json; point it at the folder "
@@ -257,12 +302,20 @@ def plan(path: Path | str) -> list[Planned]:
 
 
 def _page_items(content: bytes) -> list[dict[str, Any]]:
-    """The well-formed items of an assets page (the parser quarantines the rest)."""
-    try:
-        items = orjson.loads(content).get("items", [])
-    except (orjson.JSONDecodeError, AttributeError):
+    """The well-formed items of an assets page (the parser quarantines the rest; a flaw in one item
+    costs only that item's telemetry)."""
+    body = loads(without_bom(content))
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
         return []
-    return [i for i in items if isinstance(i, dict) and isinstance(i.get("deviceId"), str) and i["deviceId"]]
+    return [
+        i
+        for i in items
+        if isinstance(i, dict)
+        and not isinstance(i, Flawed)
+        and isinstance(i.get("deviceId"), str)
+        and i["deviceId"]
+    ]
 
 
 batteries = vendor_source(

@@ -17,12 +17,26 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ingest.documents import Document, find_files, parse_json, require_dir
+from ingest.documents import (
+    CIRCUIT_METADATA,
+    CIRCUIT_POWER,
+    Document,
+    expect_kind,
+    find_files,
+    flaw_field,
+    head_of,
+    looks_like,
+    parse_json,
+    require_dir,
+    unstorable,
+    without_bom,
+)
 from ingest.errors import GridhouseError
-from ingest.quarantine import Rejects
+from ingest.quarantine import Flawed, Rejects
 from ingest.remote import UrlInput, is_url, listing
 from ingest.sources.base import (
     INSTANT_TYPE,
+    FirstSeen,
     Parsed,
     Planned,
     Rows,
@@ -136,14 +150,15 @@ def parse_tuples(values: str) -> list[list[str | int | None]] | None:
     return rows if row is None and rows else None
 
 
-def parse_metadata(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+def parse_metadata(
+    doc: Document, rejects: Rejects, loaded_at: datetime, seen: dict[str, FirstSeen] | None = None
+) -> Parsed:
+    """One record per row of an INSERT (a statement that is not one: one record). A statement holding
+    bytes that are not UTF-8 or a NUL is quarantined whole, the others are read; `seen` (per table) makes
+    a key read again in this load a quarantined duplicate."""
+    seen = {} if seen is None else seen
     parsed = Parsed()
-    try:
-        text = doc.content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        parsed.read = 1
-        rejects.add("$", None, f"not UTF-8 text: {exc}", doc.content)
-        return parsed
+    text = without_bom(doc.content).decode("utf-8", errors="surrogateescape")  # every byte kept
     columns: dict[str, dict[str, list[Any]]] = {
         name: {c: [] for c in spec.schema.names} for name, spec in METADATA.items()
     }
@@ -153,6 +168,9 @@ def parse_metadata(doc: Document, rejects: Rejects, loaded_at: datetime) -> Pars
             continue
         parsed.read += 1
         position = f"line {line + statement[: len(statement) - len(statement.lstrip())].count(chr(10))}"
+        if (why := unstorable(body)) is not None:
+            rejects.add(position, None, why, body)
+            continue
         match = INSERT.match(body)
         if not match:
             rejects.add(position, None, "not an INSERT INTO <table> (<columns>) VALUES (...) statement", body)
@@ -169,12 +187,24 @@ def parse_metadata(doc: Document, rejects: Rejects, loaded_at: datetime) -> Pars
             rejects.add(position, *problem, body)
             continue
         assert rows is not None
-        for row in rows:
+        parsed.read += len(rows) - 1
+        keys = seen.setdefault(table, FirstSeen())
+        for k, row in enumerate(rows):
             record = dict(zip(names, row, strict=True))
+            key = tuple(record[c] for c in spec.primary_key)
+            if (first := keys.first(key, doc.name)) is not None:
+                shown = key[0] if len(key) == 1 else key
+                reason = keys.duplicate(f"{table} key {'/'.join(spec.primary_key)}", shown, first, doc.name)
+                rejects.add(
+                    position if len(rows) == 1 else f"{position} row {k + 1}",
+                    spec.primary_key[0],
+                    reason,
+                    body,
+                )
+                continue
             for c in spec.schema.names:
                 columns[table][c].append(record.get(c))
-        parsed.read += len(rows) - 1
-        parsed.loaded += len(rows)
+            parsed.loaded += 1
     for name, spec in METADATA.items():
         parsed.tables.append(Rows(spec, spec.table(columns[name], doc.name, loaded_at)))
     return parsed
@@ -241,7 +271,9 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
     return parsed
 
 
-def _power_problem(record: object) -> tuple[str, str] | None:
+def _power_problem(record: object) -> tuple[str | None, str] | None:
+    if isinstance(record, Flawed):
+        return flaw_field(record), record.problem
     if not isinstance(record, dict):
         return "$", "sample is not an object"
     for key in ("duid", "circuit_number", "timestamp", "power_watts"):
@@ -264,19 +296,31 @@ def _power_problem(record: object) -> tuple[str, str] | None:
 def plan(path: Path | str) -> list[Planned]:
     """Metadata (*.sql) first, then power samples (*.json), under `path` or from the API."""
     run_keys = RunKeys()
+    seen: dict[str, FirstSeen] = {}
+
+    def metadata(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+        return parse_metadata(doc, rejects, loaded_at, seen)
 
     def power(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
         return parse_power(doc, rejects, loaded_at, run_keys)
 
     if is_url(path):
         base = str(path).rstrip("/") + "/circuits"
-        files = [Planned(UrlInput(f"{base}/init.sql", f"{base}/init.sql"), parse_metadata)]
+        files = [Planned(UrlInput(f"{base}/init.sql", f"{base}/init.sql"), metadata, CIRCUIT_METADATA)]
         names = listing(f"{base}/power")
-        return files + [Planned(UrlInput(f"{base}/power/{n}", f"{base}/power/{n}"), power) for n in names]
+        return files + [
+            Planned(UrlInput(f"{base}/power/{n}", f"{base}/power/{n}"), power, CIRCUIT_POWER) for n in names
+        ]
     root = require_dir(Path(path), "circuits", "init.sql and the power *.json files")
-    label = root.name if root.is_dir() else "circuits"
-    files = [Planned(f, parse_metadata) for f in find_files(root, "*.sql", label)]
-    files += [Planned(f, power) for f in find_files(root, "*.json", label)]
+    if root.is_file():  # one file: what it must hold by its name, else by its content
+        kind = {".sql": CIRCUIT_METADATA, ".json": CIRCUIT_POWER}.get(root.suffix.lower())
+        if kind is None:
+            kind = CIRCUIT_METADATA if looks_like(head_of(root), CIRCUIT_METADATA) else CIRCUIT_POWER
+        expect_kind(root, "circuits", kind)
+        parse = metadata if kind == CIRCUIT_METADATA else power
+        return [Planned(f, parse, kind) for f in find_files(root, "*", "circuits")]
+    files = [Planned(f, metadata, CIRCUIT_METADATA) for f in find_files(root, "*.sql", root.name)]
+    files += [Planned(f, power, CIRCUIT_POWER) for f in find_files(root, "*.json", root.name)]
     if not files:
         raise GridhouseError(
             f"circuits: {root} has no *.sql or *.json files; point it at init.sql and power JSON"

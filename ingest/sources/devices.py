@@ -20,11 +20,22 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from ingest.documents import Document, find_files, parse_json, require_dir
+from ingest.documents import (
+    DEVICE_READINGS,
+    DEVICE_REGISTRY,
+    Document,
+    expect_kind,
+    find_files,
+    flaw_field,
+    json_lines,
+    parse_json,
+    require_dir,
+)
 from ingest.errors import GridhouseError
-from ingest.quarantine import Rejects
+from ingest.quarantine import Flawed, Rejects
 from ingest.sources.base import (
     INSTANT_TYPE,
+    FirstSeen,
     Parsed,
     Planned,
     Rows,
@@ -34,6 +45,7 @@ from ingest.sources.base import (
     is_number,
     iso_epoch_us,
     iso_problem,
+    text_problem,
     vendor_source,
 )
 
@@ -76,7 +88,12 @@ READINGS = TableSpec(
 )
 
 
-def parse_registry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+def parse_registry(
+    doc: Document, rejects: Rejects, loaded_at: datetime, seen: FirstSeen | None = None
+) -> Parsed:
+    """`seen`: the devices read before in this load, in this registry file or another: one read again
+    is a duplicate, quarantined (the first one kept), so the table holds what the report counts."""
+    seen = FirstSeen() if seen is None else seen
     body = parse_json(doc, rejects)
     parsed = Parsed()
     if body is not None and not isinstance(body, list):
@@ -85,13 +102,13 @@ def parse_registry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Pars
         parsed.read = 1
         return parsed
     columns: dict[str, list[Any]] = {name: [] for name in DEVICES.schema.names}
-    seen: set[str] = set()
     for i, entry in enumerate(body):
-        problem = _registry_problem(entry, seen)
+        problem = _registry_problem(entry)
+        if problem is None and (first := seen.first(entry["device_id"], doc.name)) is not None:
+            problem = ("device_id", seen.duplicate("device_id", entry["device_id"], first, doc.name))
         if problem is not None:
             rejects.add(f"[{i}]", problem[0], problem[1], entry)
             continue
-        seen.add(entry["device_id"])
         columns["device_id"].append(entry["device_id"])
         columns["home_id"].append(entry["home_id"])
         columns["kind"].append(entry["kind"])
@@ -104,7 +121,9 @@ def parse_registry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Pars
     return parsed
 
 
-def _registry_problem(entry: object, seen: set[str]) -> tuple[str, str] | None:
+def _registry_problem(entry: object) -> tuple[str | None, str] | None:
+    if isinstance(entry, Flawed):
+        return flaw_field(entry), entry.problem
     if not isinstance(entry, dict):
         return ("$", f"a device must be an object, got {describe(entry)}")
     for key in ("device_id", "home_id"):
@@ -115,10 +134,10 @@ def _registry_problem(entry: object, seen: set[str]) -> tuple[str, str] | None:
             "kind",
             f"unknown device kind {describe(entry.get('kind'))}: expected one of {', '.join(KINDS)}",
         )
+    if (problem := text_problem(entry, "name") or text_problem(entry, "timezone")) is not None:
+        return problem
     if "specs" in entry and entry["specs"] is not None and not isinstance(entry["specs"], dict):
         return ("specs", f"specs must be an object, got {describe(entry['specs'])}")
-    if entry["device_id"] in seen:
-        return ("device_id", "duplicate device_id in the registry (the first one is kept)")
     return None
 
 
@@ -127,15 +146,11 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
     columns: dict[str, list[Any]] = {name: [] for name in READINGS.schema.names}
     instants: list[int] = []  # epoch microseconds
     read = 0
-    for number, line in enumerate(doc.content.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line, record in json_lines(doc.content):
         read += 1
         position = f"line {number}"
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            rejects.add(position, None, f"not valid JSON: {exc}", line)
+        if isinstance(record, Flawed):  # documents.py: the line is the record, every byte of it kept
+            rejects.add(position, flaw_field(record), record.problem, line)
             continue
         problem = _reading_problem(record)
         if problem is not None:
@@ -179,24 +194,30 @@ def _reading_problem(record: object) -> tuple[str, str] | None:
     charge = record.get("charge_pct")
     if charge is not None and (not is_number(charge) or not 0 <= charge <= 100):
         return ("charge_pct", f"charge_pct {describe(charge)} is not a number from 0 to 100")
-    return None
+    return text_problem(record, "mode")
 
 
 def plan(path: Path) -> list[Planned]:
     """The registry (devices.json) first, then every telemetry *.jsonl under `path`."""
     root = require_dir(Path(path), "devices", "devices.json and telemetry/*.jsonl")
     run_keys = RunKeys()
+    seen = FirstSeen()
     label = root.name if root.is_dir() else "devices"
 
     def readings(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
         return parse_readings(doc, rejects, loaded_at, run_keys)
 
+    def registry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+        return parse_registry(doc, rejects, loaded_at, seen)
+
     if root.is_file():
-        found = find_files(root, "*", label)
-        files = [Planned(f, readings if root.suffix == ".jsonl" else parse_registry) for f in found]
+        kind = DEVICE_READINGS if root.suffix == ".jsonl" else DEVICE_REGISTRY
+        expect_kind(root, "devices", kind)
+        parse = readings if kind == DEVICE_READINGS else registry
+        files = [Planned(f, parse, kind) for f in find_files(root, "*", label)]
     else:
-        files = [Planned(f, parse_registry) for f in find_files(root, "*.json", label)]
-        files += [Planned(f, readings) for f in find_files(root, "*.jsonl", label)]
+        files = [Planned(f, registry, DEVICE_REGISTRY) for f in find_files(root, "*.json", label)]
+        files += [Planned(f, readings, DEVICE_READINGS) for f in find_files(root, "*.jsonl", label)]
     if not files:
         raise GridhouseError(
             f"devices: {root} has no devices.json or telemetry *.jsonl files; point it at the devices folder"

@@ -17,12 +17,24 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ingest.documents import Document, find_files, parse_json, require_dir
+from ingest.documents import (
+    METER_READINGS,
+    TENANT_MAP,
+    Document,
+    expect_kind,
+    find_files,
+    flaw_field,
+    parse_json,
+    require_dir,
+    unstorable,
+    without_bom,
+)
 from ingest.errors import GridhouseError
-from ingest.quarantine import Rejects
+from ingest.quarantine import Flawed, Rejects
 from ingest.remote import BytesInput, UrlInput, is_url, listing
 from ingest.sources.base import (
     INSTANT_TYPE,
+    FirstSeen,
     Parsed,
     Planned,
     Rows,
@@ -32,6 +44,7 @@ from ingest.sources.base import (
     is_number,
     iso_epoch_us,
     iso_problem,
+    text_problem,
     vendor_source,
 )
 
@@ -71,43 +84,61 @@ TENANTS = TableSpec(
 TENANTS_FILE = "tenants.csv"
 
 
-def parse_tenants(doc: Document, rejects: Rejects, loaded_at: datetime, tenant: str | None) -> Parsed:
+def parse_tenants(
+    doc: Document, rejects: Rejects, loaded_at: datetime, tenant: str | None, seen: FirstSeen | None = None
+) -> Parsed:
     """`tenants.csv` (muid,tenant): which tenant each meter belongs to (docs/meters.md, "Tenants").
-    With GRIDHOUSE_TENANT set, only that tenant's meters are kept; the others are not read."""
+    With GRIDHOUSE_TENANT set, only that tenant's meters are kept; the others are not read. A meter
+    listed twice is a duplicate (the first line kept); a line PostgreSQL cannot store is quarantined."""
+    seen = FirstSeen() if seen is None else seen
     parsed = Parsed()
     columns: dict[str, list[Any]] = {"muid": [], "tenant_id": []}
-    for number, (muid, owner, line) in enumerate(_tenant_rows(doc, rejects), start=2):
+    lines = _tenant_rows(doc)
+    if lines is None:
+        parsed.read = 1
+        rejects.add("line 1", None, "tenants.csv needs a header with muid and tenant columns", doc.content)
+        return parsed
+    for number, muid, owner, line in lines:
         if muid is None:
             continue
+        why = unstorable(line)
+        # the first line of a meter decides its tenant (as owners_in() reads it), whichever tenant loads
+        first = seen.first(muid, doc.name) if why is None and muid and owner else None
         if tenant is not None and owner != tenant:
             continue
         parsed.read += 1
-        if not muid or not owner:
+        if why is not None:
+            rejects.add(f"line {number}", None, why, line)
+        elif not muid or not owner:
             rejects.add(f"line {number}", "muid" if not muid else "tenant", "empty muid or tenant", line)
-            continue
-        columns["muid"].append(muid)
-        columns["tenant_id"].append(owner)
+        elif first is not None:
+            rejects.add(f"line {number}", "muid", seen.duplicate("muid", muid, first, doc.name), line)
+        else:
+            columns["muid"].append(muid)
+            columns["tenant_id"].append(owner)
     parsed.loaded = len(columns["muid"])
     parsed.tables.append(Rows(TENANTS, TENANTS.table(columns, doc.name, loaded_at)))
     return parsed
 
 
-def _tenant_rows(doc: Document, rejects: Rejects) -> list[tuple[str | None, str, str]]:
-    """(muid, tenant, raw line) per data line of a tenants.csv; (None, ...) for a line to ignore."""
-    lines = doc.content.decode("utf-8", errors="replace").splitlines()
-    header = [h.strip().lower() for h in lines[0].split(",")] if lines else []
+def _tenant_rows(doc: Document) -> list[tuple[int, str | None, str, str]] | None:
+    """(line number, muid, tenant, raw line) per data line of a tenants.csv, muid None for a blank
+    line; None when the header lacks the muid and tenant columns. Bytes that are not UTF-8 are kept
+    (surrogateescape) for the quarantine."""
+    lines = without_bom(doc.content).decode("utf-8", errors="surrogateescape").split("\n")
+    lines = [line.removesuffix("\r") for line in lines]
+    header = [h.strip().lower() for h in lines[0].split(",")]
     tenant_column = "tenant" if "tenant" in header else "tenant_id"
     if "muid" not in header or tenant_column not in header:
-        rejects.add("line 1", None, "tenants.csv needs a header with muid and tenant columns", lines[:1])
-        return []
+        return None
     m, k = header.index("muid"), header.index(tenant_column)
-    out: list[tuple[str | None, str, str]] = []
-    for line in lines[1:]:
+    out: list[tuple[int, str | None, str, str]] = []
+    for number, line in enumerate(lines[1:], start=2):
         cells = [c.strip() for c in line.split(",")]
         if not line.strip():
-            out.append((None, "", line))
+            out.append((number, None, "", line))
         else:
-            out.append((cells[m] if m < len(cells) else "", cells[k] if k < len(cells) else "", line))
+            out.append((number, cells[m] if m < len(cells) else "", cells[k] if k < len(cells) else "", line))
     return out
 
 
@@ -120,8 +151,12 @@ def tenant_owners(root: Path) -> dict[str, str]:
 
 
 def owners_in(doc: Document) -> dict[str, str]:
-    """muid -> tenant from a tenants.csv document."""
-    return {muid: owner for muid, owner, _ in _tenant_rows(doc, Rejects(doc.name)) if muid}
+    """muid -> tenant from a tenants.csv document (the first line of a meter listed twice)."""
+    owners: dict[str, str] = {}
+    for _, muid, owner, line in _tenant_rows(doc) or []:
+        if muid and owner and unstorable(line) is None:
+            owners.setdefault(muid, owner)
+    return owners
 
 
 def remote_tenants(base: str) -> BytesInput | None:
@@ -174,20 +209,29 @@ def parse_readings(
         keys = [k for k in record if OBIS_KEY.match(k)] if isinstance(record, dict) else []
         if not keys:
             read += 1
-            rejects.add(f"data[{i}]", "obis", "reading without an OBIS value key (12 hex digits)", record)
+            if isinstance(record, Flawed):
+                rejects.add(f"data[{i}]", flaw_field(record), record.problem, record)
+            else:
+                rejects.add(f"data[{i}]", "obis", "reading without an OBIS value key (12 hex digits)", record)
             continue
         tags = record.get("tags")
         muid = tags.get("muid") if isinstance(tags, dict) else None
         if foreign is not None and isinstance(muid, str) and muid and foreign(muid):
             continue
         read += len(keys)
-        problem: tuple[str, str] | None = None
-        if muid is not None and not isinstance(muid, str):  # whose meter it is cannot be told
+        problem: tuple[str | None, str] | None = None
+        if isinstance(record, Flawed):
+            problem = (flaw_field(record), record.problem)
+        elif muid is not None and not isinstance(muid, str):  # whose meter it is cannot be told
             problem = ("tags.muid", f"tags.muid must be a string, got {describe(muid)}")
         elif not isinstance(muid, str) or not muid:
             problem = ("tags.muid", "missing or empty tags.muid")
         elif (why := iso_problem(record.get("timestamp"))) is not None:
             problem = ("timestamp", why)
+        elif (
+            bad := text_problem(record, "measurement") or text_problem(tags, "quality", "tags.quality")
+        ) is not None:
+            problem = bad
         instant = iso_epoch_us(record["timestamp"]) if problem is None else 0
         for key in keys:
             position = f"data[{i}].{key}"
@@ -243,19 +287,26 @@ def plan(path: Path | str) -> list[Planned]:
     def parse(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
         return parse_readings(doc, rejects, loaded_at, run_keys, foreign)
 
+    seen = FirstSeen()
+
     def tenants(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
-        return parse_tenants(doc, rejects, loaded_at, tenant)
+        return parse_tenants(doc, rejects, loaded_at, tenant, seen)
 
     if base:  # as from a folder: the meter files, then the tenant map when it maps any meter
         files = [
-            Planned(UrlInput(f"{base}/meters/{n}", f"{base}/meters/{n}"), parse)
+            Planned(UrlInput(f"{base}/meters/{n}", f"{base}/meters/{n}"), parse, METER_READINGS)
             for n in listing(f"{base}/meters")
         ]
-        return files + ([Planned(remote_map, tenants)] if remote_map is not None and owners else [])
+        if remote_map is not None and owners:
+            files.append(Planned(remote_map, tenants, TENANT_MAP))
+        return files
     root = require_dir(Path(path), "meters", "Exnaton *.json files")
-    files = [Planned(f, parse) for f in find_files(root, "*.json", root.name if root.is_dir() else "meters")]
+    if root.is_file():
+        expect_kind(root, "meters", METER_READINGS)
+    label = root.name if root.is_dir() else "meters"
+    files = [Planned(f, parse, METER_READINGS) for f in find_files(root, "*.json", label)]
     if owners:
-        files += [Planned(f, tenants) for f in find_files(root / TENANTS_FILE, "*", root.name)]
+        files += [Planned(f, tenants, TENANT_MAP) for f in find_files(root / TENANTS_FILE, "*", root.name)]
     if not files:
         raise GridhouseError(f"meters: {root} has no *.json files; point it at a folder of Exnaton files")
     return files
