@@ -231,7 +231,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    # `gridhouse build` hands every argument it does not know to dbt (--select, --full-refresh, ...):
+    # argparse's REMAINDER alone misses options that come first.
+    top = parser()
+    args, unknown = top.parse_known_args(argv)
+    if unknown and getattr(args, "func", None) is _build:
+        args.dbt_args = [*unknown, *args.dbt_args]
+    elif unknown:
+        top.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.func(args) or 0)
     except GridhouseError as exc:
