@@ -25,7 +25,7 @@ from pathlib import Path
 import orjson
 
 from ingest.errors import GridhouseError
-from ingest.quarantine import Flawed, Rejects
+from ingest.quarantine import Flawed, JsonPath, Rejects
 
 BOM = b"\xef\xbb\xbf"
 
@@ -151,15 +151,15 @@ def parse_json(doc: Document, rejects: Rejects) -> object | None:
     return body
 
 
-def loads(content: bytes) -> object:
+def loads(content: bytes, unit: str = "file") -> object:
     """One JSON value: orjson's, or the tolerant pass's when orjson refuses it or it holds a NUL or a
     duplicate key. The result (or parts of it) may be `Flawed`."""
     try:
         value = orjson.loads(content)
     except orjson.JSONDecodeError:
-        return Tolerant(content).document()
+        return Tolerant(content, unit).document()
     if b"\\u0000" in content or _drops_keys(content, value):
-        return Tolerant(content).document()
+        return Tolerant(content, unit).document()
     return value
 
 
@@ -178,11 +178,11 @@ def json_lines(content: bytes) -> list[tuple[int, bytes, object]]:
             out.append((number, line, parse(line)))
         except orjson.JSONDecodeError:
             if line.strip():
-                out.append((number, line, Tolerant(line).document()))
+                out.append((number, line, Tolerant(line, "line").document()))
                 flawed_colons += line.count(b":")
     good = [value for _, _, value in out if not isinstance(value, Flawed)]
     if b"\\u0000" in content or _drops_keys(content, good, flawed_colons):
-        out = [(n, line, loads(line) if not isinstance(v, Flawed) else v) for n, line, v in out]
+        out = [(n, line, loads(line, "line") if not isinstance(v, Flawed) else v) for n, line, v in out]
     return out
 
 
@@ -269,13 +269,14 @@ class _Flag(Exception):
 
 
 _WS = re.compile(r"[ \t\n\r]*")
+_PLAIN = json.JSONDecoder()  # finds where a value ends (NaN and a key twice are no matter there)
 # strings skipped whole (an unterminated one runs to the end), and the characters that delimit values
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{},]', re.DOTALL)
 # what may make a string unloadable: a byte that is not UTF-8 (kept as a lone surrogate by the
 # surrogateescape decoding), \u0000, a surrogate escape
 _SUSPECT = re.compile(r"[\udc80-\udcff]|\\u0000|\\u[dD][89abAB]")
 
-TRUNCATED = "truncated JSON: the file ends inside this value"
+TRUNCATED = "truncated JSON: the {} ends inside this value"
 NAN = "{} is not a JSON number (JSON has no NaN or Infinity): publish null or leave the value out"
 OUT_OF_RANGE = "number {} is out of range (beyond a double, about ±1.8e308)"
 NUL = "NUL character (\\u0000): PostgreSQL text cannot hold it, so the record is quarantined, not altered"
@@ -293,8 +294,9 @@ class Tolerant:
     Only the containers on the way to a flaw are parsed element by element.
     """
 
-    def __init__(self, content: bytes) -> None:
+    def __init__(self, content: bytes, unit: str = "file") -> None:
         self.text = content.decode("utf-8", errors="surrogateescape")  # every byte kept, and restorable
+        self.truncated = TRUNCATED.format(unit)  # the text is a file, or a line of one
         self.n = len(self.text)
         ascii_only = self.text.isascii()
         self.suspects = (
@@ -313,9 +315,11 @@ class Tolerant:
         value, end = self.value(start)
         end = self._ws(end)
         if end < self.n:  # text after the value: which of the two is the document is unknown
-            return Bad(
-                f"not valid JSON: unexpected text after the value at character {end}", self, start, self.n
+            reason = (
+                self._not_utf8(start, self.n)
+                or f"not valid JSON: text after the value: {self._shown(end, self.n)}"
             )
+            return Bad(reason, self, start, self.n)
         return value
 
     # hooks of the fast parse: a flaw stops it
@@ -347,6 +351,48 @@ class Tolerant:
     def _ws(self, i: int) -> int:
         return _WS.match(self.text, i).end()  # type: ignore[union-attr]
 
+    skip_ws = _ws
+
+    def find(self, i: int, wanted: dict, path: JsonPath, found: dict[JsonPath, bytes]) -> int:
+        """Where the value at `i` ends; the bytes of it (at `path`) and of the values below it that
+        `wanted` names are put in `found`."""
+        below = len(wanted) > (_HERE in wanted)  # else nothing wanted below: skip it whole
+        end = self._find_in(i, wanted, path, found) if below else self._end(i)
+        if _HERE in wanted:
+            found[path] = self.bytes(i, end)
+        return end
+
+    def _find_in(self, i: int, wanted: dict, path: JsonPath, found: dict[JsonPath, bytes]) -> int:
+        text, opener = self.text, self.text[i : i + 1]
+        if opener not in ("{", "["):
+            return self._end(i)
+        j, index = self._ws(i + 1), 0
+        while j < self.n and not text.startswith("}" if opener == "{" else "]", j):
+            key: str | int = index
+            if opener == "{":
+                try:
+                    key, j = json.decoder.scanstring(text, j + 1, True)
+                except (json.JSONDecodeError, IndexError):
+                    return self._skip(i)
+                j = self._ws(j)
+                if not text.startswith(":", j):
+                    return self._skip(i)
+                j = self._ws(j + 1)
+            j = self.find(j, wanted[key], (*path, key), found) if key in wanted else self._end(j)
+            j = self._ws(j)
+            index += 1
+            if not text.startswith(",", j):
+                break
+            j = self._ws(j + 1)
+        return min(j + 1, self.n)
+
+    def _end(self, i: int) -> int:
+        """Where the value at `i` ends."""
+        try:
+            return _PLAIN.raw_decode(self.text, i)[1]
+        except (ValueError, RecursionError):
+            return self._skip(i)
+
     def _suspect(self, start: int, end: int) -> bool:
         k = bisect.bisect_left(self.suspects, start)
         return k < len(self.suspects) and self.suspects[k] < end
@@ -376,7 +422,7 @@ class Tolerant:
     def _scalar_problem(self, start: int, end: int, exc: BaseException) -> str:
         text = self.text[start:end]
         if not text:
-            return TRUNCATED if start >= self.n else "empty value (a stray comma?)"
+            return self.truncated if start >= self.n else "empty value (a stray comma?)"
         if (bytes_ := self._not_utf8(start, end)) is not None:
             return bytes_
         shown = text if len(text) <= 40 else text[:37] + "..."
@@ -385,9 +431,14 @@ class Tolerant:
         if isinstance(exc, _Flag | ArithmeticError) or type(exc) is ValueError:  # int() of 4,300+ digits
             return OUT_OF_RANGE.format(shown)
         if text.startswith('"') and (end >= self.n or not text.endswith('"')):
-            return TRUNCATED if end >= self.n else f"unterminated string {shown!r}"
+            return self.truncated if end >= self.n else f"unterminated string {shown!r}"
         message = str(exc).split(":", 1)[0] if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
         return f"not valid JSON: {message} in {shown!r}"
+
+    def _shown(self, start: int, end: int) -> str:
+        text = self.text[start:end]
+        text = text if len(text) <= 40 else text[:37] + "..."
+        return repr(text.encode("utf-8", "replace").decode())
 
     def _string_problem(self, value: str) -> str | None:
         if "\x00" in value:
@@ -426,7 +477,7 @@ class Tolerant:
         if (bytes_ := self._not_utf8(start, end)) is not None:
             reason = bytes_
         elif end >= self.n:
-            reason = TRUNCATED
+            reason = self.truncated
         return Bad(reason, self, start, end), end
 
     def _not_utf8(self, start: int, end: int) -> str | None:
@@ -469,7 +520,7 @@ class Tolerant:
                 i += 1
                 break
             if i >= self.n:
-                problem = problem or TRUNCATED
+                problem = problem or self.truncated
                 break
             return self._broken(start, f"not valid JSON: expected ',' or '}}' at character {i}")
         if problem is None:
@@ -487,7 +538,8 @@ class Tolerant:
             i = self._ws(i)
             if i < self.n and not text.startswith((",", "]"), i):  # text after the value: it is broken
                 i = self._skip(i)
-                value = Bad(f"not valid JSON: unexpected text after a value at character {i}", self, at, i)
+                reason = self._not_utf8(at, i) or f"not valid JSON: text after a value: {self._shown(at, i)}"
+                value = Bad(reason, self, at, i)
                 i = self._ws(i)
             if problem is None and isinstance(value, Flawed):
                 problem = value.problem
@@ -498,7 +550,7 @@ class Tolerant:
             if text.startswith("]", i):
                 i += 1
                 break
-            problem = problem or TRUNCATED  # the end of the text
+            problem = problem or self.truncated  # the end of the text
             break
         if problem is None:
             return items, i
@@ -529,3 +581,21 @@ def unstorable(text: str) -> str | None:
         return None
     bad = [f"0x{ord(c) - 0xDC00:02X}" for c in text if "\udc80" <= c <= "\udcff"]
     return NOT_UTF8.format(", ".join(bad[:4])) if bad else None
+
+
+def locate(content: bytes, paths: list[JsonPath]) -> dict[JsonPath, bytes]:
+    """The exact bytes of the values at `paths` (keys and indices from the top) of a JSON document, in
+    one walk over the containers that hold them; a path not there is left out."""
+    wanted: dict = {}
+    for path in paths:
+        node = wanted
+        for part in path:
+            node = node.setdefault(part, {})
+        node[_HERE] = True
+    source = Tolerant(without_bom(content))
+    found: dict[JsonPath, bytes] = {}
+    source.find(source.skip_ws(0), wanted, (), found)
+    return found
+
+
+_HERE = object()  # marks a wanted value in locate()'s tree of paths

@@ -78,38 +78,57 @@ def safe_text(text: str) -> str:
     return text.replace("\x00", "\u2400").encode("utf-8", "replace").decode("utf-8")
 
 
+JsonPath = tuple[str | int, ...]  # keys and indices from the top of a JSON document to a value
+
+
 @dataclass
 class Rejects:
-    """Bad records of one file, collected while parsing it."""
+    """Bad records of one file, collected while parsing it.
+
+    A record given as a parsed value with `at`, its path in the JSON document, is stored as the bytes
+    found there once the file is parsed (locate): what was read, not the value written back."""
 
     source_file: str
-    rows: list[dict[str, str | bytes | None]] = field(default_factory=list)
+    rows: list[dict[str, object]] = field(default_factory=list)
 
-    def add(self, position: str, field_name: str | None, reason: str, raw: object) -> None:
-        raw_text, raw_bytes = raw_columns(raw)
+    def add(
+        self, position: str, field_name: str | None, reason: str, raw: object, at: JsonPath | None = None
+    ) -> None:
         self.rows.append(
             {
                 "position": safe_text(position),
                 "field": None if field_name is None else safe_text(field_name),
                 "reason": safe_text(reason),
-                "raw_text": raw_text,
-                "raw_bytes": raw_bytes,
+                "raw": raw,
+                "at": None if isinstance(raw, Flawed | bytes | str) else at,
             }
         )
+
+    def unlocated(self) -> list[JsonPath]:
+        """The paths of the records whose bytes are still to be found in the document."""
+        return [row["at"] for row in self.rows if row["at"] is not None]  # type: ignore[misc]
+
+    def locate(self, found: dict[JsonPath, bytes]) -> None:
+        """Take the records' bytes found at their paths (documents.locate)."""
+        for row in self.rows:
+            at = row["at"]
+            if at is not None and at in found:
+                row["raw"], row["at"] = found[at], None  # type: ignore[index]
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def table(self, loaded_at: datetime) -> pa.Table:
         n = len(self.rows)
+        raw = [raw_columns(r["raw"]) for r in self.rows]
         return pa.Table.from_pydict(
             {
                 "source_file": [self.source_file] * n,
                 "position": [r["position"] for r in self.rows],
                 "field": [r["field"] for r in self.rows],
                 "reason": [r["reason"] for r in self.rows],
-                "raw_text": [r["raw_text"] for r in self.rows],
-                "raw_bytes": [r["raw_bytes"] for r in self.rows],
+                "raw_text": [text for text, _ in raw],
+                "raw_bytes": [data for _, data in raw],
                 "_source_file": [self.source_file] * n,
                 "_loaded_at": [loaded_at] * n,
             },

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from ingest import quarantine
-from ingest.documents import Document, other_kind, wrong_kind
+from ingest.documents import Document, locate, other_kind, wrong_kind
 from ingest.errors import GridhouseError
 from ingest.memory import Memory
 from ingest.quarantine import Rejects
@@ -194,6 +194,8 @@ def walk(
             else:
                 with gc_paused():
                     parsed = planned.parse(doc, rejects, stamp)
+                if paths := rejects.unlocated():  # the bad records' bytes as read, not as parsed
+                    rejects.locate(locate(doc.content, paths))
             report.parse_seconds = time.perf_counter() - started
             report.read, report.quarantined = parsed.read, len(rejects)
             report.loaded = parsed.loaded

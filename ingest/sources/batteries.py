@@ -103,7 +103,9 @@ def parse_assets(
         return parsed
     items = body.get("items") if isinstance(body, dict) else None
     if not isinstance(items, list):
-        rejects.add("$", "items", 'wrong top-level shape: expected {"totalCount": n, "items": [...]}', body)
+        rejects.add(
+            "$", "items", 'wrong top-level shape: expected {"totalCount": n, "items": [...]}', doc.content
+        )
         parsed.read = 1
         return parsed
     columns: dict[str, list[Any]] = {"device_id": [], "description": [], "state": []}
@@ -113,14 +115,18 @@ def parse_assets(
             continue
         device_id = item.get("deviceId") if isinstance(item, dict) else None
         if not isinstance(device_id, str) or not device_id:
-            rejects.add(f"items[{i}]", "deviceId", "missing or empty deviceId", item)
+            rejects.add(f"items[{i}]", "deviceId", "missing or empty deviceId", item, ("items", i))
             continue
         if (problem := text_problem(item, "description") or text_problem(item, "state")) is not None:
-            rejects.add(f"items[{i}]", *problem, item)
+            rejects.add(f"items[{i}]", *problem, item, ("items", i))
             continue
         if (first := seen.first(device_id, doc.name)) is not None:
             rejects.add(
-                f"items[{i}]", "deviceId", seen.duplicate("deviceId", device_id, first, doc.name), item
+                f"items[{i}]",
+                "deviceId",
+                seen.duplicate("deviceId", device_id, first, doc.name),
+                item,
+                ("items", i),
             )
             continue
         columns["device_id"].append(device_id)
@@ -137,7 +143,7 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
     parsed = Parsed()
     series_list = body.get("series") if isinstance(body, dict) else None
     if body is not None and not isinstance(series_list, list):
-        rejects.add("$", "series", 'wrong top-level shape: expected {"series": [...]}', body)
+        rejects.add("$", "series", 'wrong top-level shape: expected {"series": [...]}', doc.content)
     if not isinstance(series_list, list):
         parsed.read = 1
         return parsed
@@ -156,13 +162,13 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
             field = "name" if not isinstance(name, str) else "data"
             flaw = name if isinstance(name, Flawed) else data if isinstance(data, Flawed) else None
             reason = flaw.problem if flaw else "series without a name or without a data list"
-            rejects.add(f"series[{s}]", field, reason, series)
+            rejects.add(f"series[{s}]", field, reason, series, ("series", s))
             continue
         parsed.read += len(data)
         if unit_of(name) is None:
             reason = f"unknown unit suffix in series name {name!r} (known: {', '.join(UNIT_BY_SUFFIX)})"
             for p, point in enumerate(data):
-                rejects.add(f"series[{s}].data[{p}]", "name", reason, point)
+                rejects.add(f"series[{s}].data[{p}]", "name", reason, point, ("series", s, "data", p))
             continue
         repeated = name in clean_epochs or name in checked_epochs
         clean = None if repeated or isinstance(data, Flawed) else _clean_series(data)
@@ -185,7 +191,7 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
                     "(the first one is kept)",
                 )
             if problem is not None:
-                rejects.add(f"series[{s}].data[{p}]", *problem, point)
+                rejects.add(f"series[{s}].data[{p}]", *problem, point, ("series", s, "data", p))
                 continue
             seen.add(int(point[0]))
             epochs.append(int(point[0]))

@@ -240,10 +240,11 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
     parsed = Parsed()
     records = body.get("data") if isinstance(body, dict) else body
     if body is not None and not isinstance(records, list):
-        rejects.add("$", None, "wrong top-level shape: expected a list of power samples", body)
+        rejects.add("$", None, "wrong top-level shape: expected a list of power samples", doc.content)
     if not isinstance(records, list):
         parsed.read = 1
         return parsed
+    top: tuple[str, ...] = ("data",) if isinstance(body, dict) else ()  # the records' path in the file
     columns: dict[str, list[Any]] = {name: [] for name in POWER.schema.names}
     instants: list[int] = []  # epoch microseconds
     for i, record in enumerate(records):
@@ -256,7 +257,7 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
                 "in this load (the first one is kept)",
             )
         if problem is not None:
-            rejects.add(f"[{i}]", *problem, record)
+            rejects.add(f"[{i}]", *problem, record, (*top, i))
             continue
         columns["duid"].append(record["duid"])
         columns["circuit_number"].append(record["circuit_number"])

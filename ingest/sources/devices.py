@@ -97,7 +97,7 @@ def parse_registry(
     body = parse_json(doc, rejects)
     parsed = Parsed()
     if body is not None and not isinstance(body, list):
-        rejects.add("$", None, "wrong top-level shape: expected a list of devices", body)
+        rejects.add("$", None, "wrong top-level shape: expected a list of devices", doc.content)
     if not isinstance(body, list):
         parsed.read = 1
         return parsed
@@ -107,7 +107,7 @@ def parse_registry(
         if problem is None and (first := seen.first(entry["device_id"], doc.name)) is not None:
             problem = ("device_id", seen.duplicate("device_id", entry["device_id"], first, doc.name))
         if problem is not None:
-            rejects.add(f"[{i}]", problem[0], problem[1], entry)
+            rejects.add(f"[{i}]", problem[0], problem[1], entry, (i,))
             continue
         columns["device_id"].append(entry["device_id"])
         columns["home_id"].append(entry["home_id"])
@@ -154,7 +154,7 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
             continue
         problem = _reading_problem(record)
         if problem is not None:
-            rejects.add(position, problem[0], problem[1], record)
+            rejects.add(position, problem[0], problem[1], line)
             continue
         instant = iso_epoch_us(record["timestamp"])
         if not run_keys.first_time(record["device_id"], instant):
@@ -162,7 +162,7 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
                 position,
                 "timestamp",
                 "duplicate reading: same device and time as one read before in this load (the first one is kept)",
-                record,
+                line,
             )
             continue
         columns["device_id"].append(record["device_id"])

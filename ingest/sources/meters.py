@@ -197,11 +197,12 @@ def parse_readings(
     records = body.get("data") if isinstance(body, dict) else body
     if body is not None and not isinstance(records, list):
         rejects.add(
-            "$", "data", 'wrong top-level shape: expected {"data": [...]} or a list of readings', body
+            "$", "data", 'wrong top-level shape: expected {"data": [...]} or a list of readings', doc.content
         )
     if not isinstance(records, list):
         parsed.read = 1
         return parsed
+    top: tuple[str, ...] = ("data",) if isinstance(body, dict) else ()  # the records' path in the file
     columns: dict[str, list[Any]] = {name: [] for name in READINGS.schema.names}
     instants: list[int] = []  # epoch microseconds
     read = 0
@@ -212,7 +213,13 @@ def parse_readings(
             if isinstance(record, Flawed):
                 rejects.add(f"data[{i}]", flaw_field(record), record.problem, record)
             else:
-                rejects.add(f"data[{i}]", "obis", "reading without an OBIS value key (12 hex digits)", record)
+                rejects.add(
+                    f"data[{i}]",
+                    "obis",
+                    "reading without an OBIS value key (12 hex digits)",
+                    record,
+                    (*top, i),
+                )
             continue
         tags = record.get("tags")
         muid = tags.get("muid") if isinstance(tags, dict) else None
@@ -237,9 +244,9 @@ def parse_readings(
             position = f"data[{i}].{key}"
             value = record[key]
             if problem is not None:
-                rejects.add(position, problem[0], problem[1], record)
+                rejects.add(position, problem[0], problem[1], record, (*top, i))
             elif not is_number(value):
-                rejects.add(position, key, f"non-numeric value {describe(value)}", record)
+                rejects.add(position, key, f"non-numeric value {describe(value)}", record, (*top, i))
             elif not run_keys.first_time(muid, key.upper(), instant):
                 rejects.add(
                     position,
@@ -247,6 +254,7 @@ def parse_readings(
                     "duplicate reading: same meter, OBIS code and time "
                     "as one read before in this load (the first one is kept)",
                     record,
+                    (*top, i),
                 )
             else:
                 columns["muid"].append(muid)
