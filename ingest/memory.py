@@ -68,6 +68,7 @@ class Memory:
     marks: dict[str, dict[str, Mark]] = field(default_factory=dict)  # table -> series -> mark
     changed: dict[str, set[str]] = field(default_factory=dict)  # table -> series whose mark changed
     files: dict[str, tuple[str, FileReport]] = field(default_factory=dict)  # read in this load
+    forgotten: dict[str, set[str]] = field(default_factory=dict)  # table -> series whose mark is dropped
 
     @classmethod
     def read(cls, db: Any, dataset: str) -> Memory:
@@ -100,6 +101,16 @@ class Memory:
     def remember(self, source_file: str, digest: str, report: FileReport) -> None:
         self.files[source_file] = (digest, report)
 
+    def forget(self, files: set[str], series: dict[str, set[str]]) -> None:
+        """Not to remember these files, nor the marks of these series (table -> series names): rows of
+        them that the database refused (quarantined instead) are not held, so their next delivery must
+        be read again."""
+        for name in files:
+            self.files.pop(name, None)
+        for table, names in series.items():
+            self.forgotten.setdefault(table, set()).update(names)
+            self.changed_in(table).difference_update(names)
+
     def write(self, db: Any, dataset: str, loaded_at: datetime) -> None:
         """Upsert the files read and the marks changed, in the caller's transaction."""
         from psycopg import sql
@@ -117,6 +128,13 @@ class Memory:
                     (name, digest, loaded_at, r.read, r.loaded, r.corrected, r.quarantined)
                     for name, (digest, r) in self.files.items()
                 ],
+            )
+        for table, names in self.forgotten.items():
+            db.execute(
+                sql.SQL("delete from {}.{} where table_name = %s and series = any(%s)").format(
+                    schema, sql.Identifier(SERIES)
+                ),
+                (table, sorted(names)),
             )
         if not any(self.changed.values()):
             return

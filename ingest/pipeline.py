@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ingest.sources.base import LOADED_AT_KEY, QUARANTINE, Planned, TableSpec
 
 # dlt reads its configuration from the environment; these are the project's defaults.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")  # failures reach the user as one line
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
 # Parquet files are read back in batches by the binary COPY (ingest/binary_copy.py), which encodes the
@@ -119,15 +120,21 @@ def load(
             source = chosen.source(
                 plan, reports, full_refresh, on_file, loaded_at=stamp.loaded_at, memory=memory
             )
-            _run(chosen, conn, path, lambda: pipeline.run(source, loader_file_format=file_format()))
+            refused = _load(
+                chosen, conn, path, pipeline, lambda: pipeline.run(source, loader_file_format=file_format())
+            )
             for step in pipeline.last_trace.steps if pipeline.last_trace else ():
                 if step.step != "run" and step.finished_at is not None:
                     seconds[step.step] = (step.finished_at - step.started_at).total_seconds()
             settled = time.perf_counter()
             corrected = settle_late_rows(conn, chosen, stamp.loaded_at)
             seconds["settle"] = time.perf_counter() - settled
+            lost = quarantine_refused(conn, chosen, refused, stamp.loaded_at)
+            memory.forget(lost.files, lost.series)
             for file in reports:
                 file.corrected = corrected.get(file.file, 0)
+                file.loaded -= lost.rows.get(file.file, 0)
+                file.quarantined += lost.rows.get(file.file, 0)
             report = LoadReport(chosen.name, reports, seconds)
             stamp.files = len(reports)
             stamp.read, stamp.loaded, stamp.quarantined = report.read, report.loaded, report.quarantined
@@ -158,9 +165,10 @@ def recover(pipeline: Any, conn: Connection, chosen: Vendor, db: Any, path: Path
     with log_row(
         db, chosen.dataset, status="recovered", recovers=max(dead), forget=forgetting(chosen)
     ) as stamp:
-        _run(chosen, conn, path, pipeline.load)
+        refused = _load(chosen, conn, path, pipeline, pipeline.load)
         stamp.corrected = sum(settle_late_rows(conn, chosen, stamp.loaded_at).values())
-        restamp(conn, chosen, dead, stamp.loaded_at)
+        stamp.quarantined = sum(quarantine_refused(conn, chosen, refused, stamp.loaded_at).rows.values())
+        restamp(conn, chosen, dead, stamp.loaded_at)  # and forgets the files and series it touched
 
 
 def restamp(conn: Connection, chosen: Vendor, dead: list[datetime], loaded_at: datetime) -> None:
@@ -200,22 +208,171 @@ def forgetting(chosen: Vendor) -> Callable[[Any, list[datetime]], None]:
     return lambda db, stamps: forget(db, chosen.dataset, written_tables(chosen), stamps)
 
 
-def _run(chosen: Vendor, conn: Connection, path: Path | str, step: Callable[[], Any]) -> None:
+def _run(chosen: Vendor, conn: Connection, path: Path | str, step: Callable[[], Any]) -> Any:
     """A dlt step; its failure as one GridhouseError naming the input and the database."""
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     try:
-        step()
+        return step()
     except PipelineStepFailed as exc:
-        cause = exc.__cause__ or exc.exception
-        while cause is not None and not isinstance(cause, GridhouseError) and cause.__cause__ is not None:
-            cause = cause.__cause__
-        if isinstance(cause, GridhouseError):
-            raise cause from None
-        raise GridhouseError(
-            f"{chosen.name}: the {exc.step} step failed while loading {path} into "
-            f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
-        ) from exc
+        raise _step_error(chosen, conn, path, exc) from exc
+
+
+def _step_error(chosen: Vendor, conn: Connection, path: Path | str, exc: Any) -> GridhouseError:
+    cause = exc.__cause__ or exc.exception
+    while cause is not None and not isinstance(cause, GridhouseError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, GridhouseError):
+        return cause
+    return GridhouseError(
+        f"{chosen.name}: the {exc.step} step failed while loading {path} into "
+        f"{conn.host}:{conn.port}/{conn.dbname}: {str(cause).splitlines()[0] if cause else exc}"
+    )
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A load job (a file of rows for one table) that the database refused twice, and why."""
+
+    table: str
+    file_path: str
+    reason: str
+    load_id: str
+
+
+def _load(
+    chosen: Vendor, conn: Connection, path: Path | str, pipeline: Any, step: Callable[[], Any]
+) -> list[Refused]:
+    """Run a dlt step that loads (`pipeline.run`, `pipeline.load`): the jobs the database refused.
+
+    A job refused (a row the database will not take: a constraint, a value it cannot store) is retried
+    once, by loading its package again; refused again, it is set aside as failed and the package is
+    completed without it, so no package stays queued to fail every later load of the vendor. The
+    caller quarantines its rows (quarantine_refused). Any other failure (the database unreachable) is
+    one GridhouseError, and the package stays for the next command."""
+    from dlt.load.exceptions import LoadClientJobFailed, LoadClientJobTerminalRetry
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    try:
+        step()
+        return []
+    except PipelineStepFailed as exc:
+        refused = exc.step == "load" and any(
+            isinstance(cause, LoadClientJobFailed | LoadClientJobTerminalRetry) for cause in _causes(exc)
+        )
+        if not refused or not pipeline.has_pending_data:
+            raise _step_error(chosen, conn, path, exc) from exc
+    info = _run(chosen, conn, path, lambda: pipeline.load(raise_on_failed_jobs=False))
+    return [
+        Refused(job.job_file_info.table_name, job.file_path, job.failed_message or "refused", package.load_id)
+        for package in info.load_packages
+        for job in package.jobs.get("failed_jobs", [])
+    ]
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[Any] = [exc]
+    while todo and len(seen) < 50:
+        current = todo.pop()
+        if isinstance(current, BaseException) and not any(current is s for s in seen):
+            seen.append(current)
+            todo += [current.__cause__, current.__context__, getattr(current, "exception", None)]
+    return seen
+
+
+@dataclass
+class Lost:
+    """What quarantine_refused() took out of a load: rows per source file, and the files and series
+    the loader must not remember as loaded."""
+
+    rows: Counter[str] = field(default_factory=Counter)
+    files: set[str] = field(default_factory=set)
+    series: dict[str, set[str]] = field(default_factory=dict)
+
+
+def quarantine_refused(conn: Connection, chosen: Vendor, refused: list[Refused], loaded_at: datetime) -> Lost:
+    """The rows of the refused jobs, each a quarantine row of the file it came from (position: its table
+    and key; raw_text: the row as the loader made it, JSON) with the database's reason; one
+    transaction. A job file whose rows cannot be read back (insert_values) is one quarantine row holding
+    the whole file. The files and series of those rows are returned to be forgotten, so the next
+    delivery is read again."""
+    lost = Lost()
+    if not refused:
+        return lost
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+    from psycopg import sql
+
+    from ingest.quarantine import raw_columns, safe_text
+    from ingest.sources.marks import series_name
+
+    specs = {s.name: s for s in (*chosen.tables, QUARANTINE)}
+    specs.update({s.late_name: s for s in chosen.tables if s.strategy == "append-new"})
+    quarantined: list[tuple] = []
+    for job in refused:
+        reason = safe_text(
+            f"the database refused the rows of {job.table} twice (retried once): {_why(job.reason)}"
+        )
+        spec = specs.get(job.table)
+        try:
+            if job.file_path.endswith(".parquet"):
+                rows = pq.read_table(job.file_path).to_pylist()
+            elif job.file_path.endswith(".csv"):
+                rows = pa_csv.read_csv(job.file_path).to_pylist()
+            else:
+                raise ValueError(job.file_path)
+        except (OSError, ValueError):
+            name = f"load job {Path(job.file_path).name}"
+            quarantined.append(
+                (name, "$", None, reason, *raw_columns(Path(job.file_path).read_bytes()), name, job.load_id)
+            )
+            continue
+        for row in rows:
+            source = str(row.get("_source_file") or f"load job {Path(job.file_path).name}")
+            key = spec.primary_key if spec is not None else tuple(c for c in row if not c.startswith("_"))
+            position = f"{job.table} " + ", ".join(f"{c}={_shown(row.get(c))}" for c in key)
+            values = {c: _shown(v) for c, v in row.items() if not c.startswith("_")}
+            raw_text, raw_bytes = raw_columns(values)
+            quarantined.append(
+                (source, safe_text(position), None, reason, raw_text, raw_bytes, source, job.load_id)
+            )
+            lost.rows[source] += 1
+            lost.files.add(source)
+            if spec is not None and spec.series:
+                lost.series.setdefault(spec.name, set()).add(series_name(*(row[c] for c in spec.series)))
+    with conn.connect() as db:
+        db.cursor().executemany(
+            sql.SQL(
+                "insert into {}.{} as q (source_file, position, field, reason, raw_text, raw_bytes, _source_file, "
+                "_loaded_at, _dlt_load_id) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "on conflict (source_file, position) do update set (field, reason, raw_text, raw_bytes, "
+                "_loaded_at, _dlt_load_id) = (excluded.field, excluded.reason, excluded.raw_text, "
+                "excluded.raw_bytes, excluded._loaded_at, excluded._dlt_load_id)"
+            ).format(sql.Identifier(chosen.dataset), sql.Identifier(QUARANTINE.name)),
+            [(*q[:7], loaded_at, q[7]) for q in quarantined],
+        )
+        db.commit()
+    return lost
+
+
+_EXCEPTION_LINE = re.compile(r"^[\w.]*(?:Error|Exception|Violation)\w*: (.+)$")
+
+
+def _why(message: str) -> str:
+    """The database's words in a failed job's message (dlt keeps the traceback): the last exception
+    line, with the DETAIL line after it."""
+    lines = message.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if match := _EXCEPTION_LINE.match(lines[i].strip()):
+            detail = [line.strip() for line in lines[i + 1 : i + 3] if line.strip().startswith("DETAIL:")]
+            return " ".join([match[1], *detail])[:1000]
+    return " ".join(message.split())[:1000]
+
+
+def _shown(value: object) -> object:
+    """A value of a refused row as JSON can write it (a time as ISO text)."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 PG_TYPES = {
