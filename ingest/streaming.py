@@ -25,9 +25,11 @@ decide), a top level that is not an object, a single point larger than `max_piec
 
 from __future__ import annotations
 
+import gc
 import mmap
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,7 +81,8 @@ class StreamedTelemetry:
             return
         first = 0
         for start, end in array.pieces:
-            points = orjson.loads(b"[" + self._buf[start:end] + b"]")
+            with _gc_paused():
+                points = orjson.loads(b"[" + self._buf[start:end] + b"]")
             _let_go(self._map, end)
             yield first, points
             first += len(points)
@@ -112,7 +115,8 @@ def open_telemetry(
     else:
         buf = source
     try:
-        skeleton, arrays = _Scanner(buf, mapped, chunk_bytes, max_piece_bytes).scan()
+        with _gc_paused():
+            skeleton, arrays = _Scanner(buf, mapped, chunk_bytes, max_piece_bytes).scan()
     except BaseException:
         if mapped is not None:
             mapped.close()
@@ -137,6 +141,20 @@ def columns(points: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
     except OverflowError:
         return None
     return epochs, np.fromiter(value_col, np.float64, len(value_col))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic collection while a piece's points are made: the collector would walk the young lists
+    again and again (3x the time) and find no cycle; reference counting frees them."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _let_go(mapped: mmap.mmap | None, upto: int) -> None:
