@@ -116,3 +116,39 @@ def test_a_tenant_field_that_is_not_a_string_is_one_quarantined_record(
     assert (position, field) == ("data[2].0100011D00FF", "tags.muid")
     assert "tags.muid" in reason
     assert json.loads(raw) == bad
+
+
+def test_rest_whose_tenant_map_fails_loads_nothing(fresh_db, tmp_path: Path, monkeypatch) -> None:
+    """An API that has a tenants.csv but fails to serve it: the load stops (one line) rather than take
+    in every tenant's meters."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from ingest.errors import GridhouseError
+
+    monkeypatch.setenv("GRIDHOUSE_TENANT", "tenant-01")
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "1")
+    body = json.dumps({"data": [meter_record("m2", "2023-03-01T00:00:00Z", 1.0)]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+            status, reply = {"/meters": (200, b'["a.json"]'), "/meters/a.json": (200, body)}.get(
+                self.path, (500, b"broken")
+            )
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(GridhouseError, match="not loaded without their tenant map"):
+            load("meters", f"http://127.0.0.1:{server.server_address[1]}", fresh_db)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert rows(fresh_db, "select to_regclass('raw_meters.readings') is null") == [(True,)]  # nothing read

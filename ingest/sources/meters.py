@@ -31,7 +31,7 @@ from ingest.documents import (
 )
 from ingest.errors import GridhouseError
 from ingest.quarantine import Flawed, Rejects
-from ingest.remote import BytesInput, UrlInput, is_url, listing
+from ingest.remote import BytesInput, UrlInput, get, is_url, listing
 from ingest.sources.base import (
     INSTANT_TYPE,
     FirstSeen,
@@ -82,6 +82,7 @@ TENANTS = TableSpec(
     "delete-insert",
 )
 TENANTS_FILE = "tenants.csv"
+NOT_FOUND = re.compile(r"\b404 Client Error\b")
 
 
 def parse_tenants(
@@ -161,26 +162,15 @@ def owners_in(doc: Document) -> dict[str, str]:
 
 def remote_tenants(base: str) -> BytesInput | None:
     """`tenants.csv` beside the API's meter files (GET <base>/meters/tenants.csv), or None when the API
-    has none (404). Any other failure stops the load: without the map, another tenant's meters would be
-    taken in."""
-    from dlt.sources.helpers import requests
-
+    has none (HTTP 404). Fetched within the REST limits (ingest/remote.py). Any other failure stops the
+    load: without the map, another tenant's meters would be taken in."""
     url = f"{base}/meters/{TENANTS_FILE}"
     try:
-        response = requests.get(url)
-        response.raise_for_status()
-    except requests.RequestException as exc:
-        if (
-            isinstance(exc, requests.HTTPError)
-            and exc.response is not None
-            and exc.response.status_code == 404
-        ):
+        return BytesInput(url, get(url))
+    except GridhouseError as exc:
+        if NOT_FOUND.search(str(exc)):  # remote.get() names the HTTP status it got
             return None
-        raise GridhouseError(
-            f"GET {url} failed after retries ({type(exc).__name__}: {exc}); the meters are not loaded "
-            "without their tenant map"
-        ) from None
-    return BytesInput(url, response.content)
+        raise GridhouseError(f"{exc}; the meters are not loaded without their tenant map") from None
 
 
 def parse_readings(
