@@ -50,8 +50,14 @@ class Handler(BaseHTTPRequestHandler):
         query = parse_qs(split.query)
         with self.server.lock:
             self.server.requests[split.path] += 1
+        name = "serve_" + split.path.strip("/").replace("/", "_").replace("-", "_").replace(".", "_")
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up, as it should
-            getattr(self, "serve_" + split.path.strip("/").replace("/", "_").replace("-", "_"))(query)
+            getattr(self, name, self.not_found)(query)
+
+    def not_found(self, query: dict) -> None:  # e.g. <base>/meters/tenants.csv: this API has none
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _write(self, data: bytes) -> None:
         self.wfile.write(data)
