@@ -13,7 +13,8 @@ whatever the file's size, in two passes over the bytes (a file is mapped, and th
    offsets are kept; its points are not.
 2. `StreamedTelemetry.chunks(i)` parses the pieces of series i again, one at a time: (index of the
    chunk's first point in the series, its points as orjson gives them). `columns()` turns a chunk of
-   well-formed points into numpy columns.
+   well-formed points into numpy columns; `StreamedTelemetry.locate()` finds the bytes of the points a
+   caller quarantined, in their pieces only.
 
 JSON semantics are orjson's throughout: a piece is parsed by the same parser as the whole document would
 be, so the points and the skeleton are what `orjson.loads(whole)` gives. Where that could differ or the
@@ -25,6 +26,7 @@ decide), a top level that is not an object, a single point larger than `max_piec
 
 from __future__ import annotations
 
+import bisect
 import gc
 import mmap
 import re
@@ -58,6 +60,7 @@ class DataArray:
     series: int
     count: int
     pieces: tuple[tuple[int, int], ...]
+    firsts: tuple[int, ...] = ()  # the index of each piece's first point
 
 
 @dataclass
@@ -68,6 +71,7 @@ class StreamedTelemetry:
     arrays: dict[int, DataArray]  # series index -> its streamed data array
     _buf: bytes | mmap.mmap = field(repr=False)
     _map: mmap.mmap | None = field(default=None, repr=False)
+    _skeleton_text: bytes = field(default=b"", repr=False)
 
     def count(self, series: int) -> int | None:
         """Points in series `series`' data array, or None when it was not streamed (not a list)."""
@@ -86,6 +90,31 @@ class StreamedTelemetry:
             _let_go(self._map, end)
             yield first, points
             first += len(points)
+
+    def locate(self, paths: list[tuple[str | int, ...]]) -> dict[tuple[str | int, ...], bytes]:
+        """The exact bytes of the values at `paths`, as ingest.documents.locate() finds them in the whole
+        document: a point of a streamed array (`("series", i, "data", p)`) in its piece, anything else
+        in the skeleton (whose bytes are the document's but for the streamed arrays)."""
+        from ingest.documents import locate
+
+        found: dict[tuple[str | int, ...], bytes] = {}
+        elsewhere = []
+        by_piece: dict[tuple[int, int], list[tuple[int, tuple[str | int, ...]]]] = {}
+        for path in paths:
+            array = self.arrays.get(path[1]) if len(path) == 4 and path[:1] == ("series",) else None
+            if array is None or path[2] != "data" or not isinstance(path[3], int) or path[3] >= array.count:
+                elsewhere.append(path)
+                continue
+            k = bisect.bisect_right(array.firsts, path[3]) - 1
+            by_piece.setdefault((array.series, k), []).append((path[3] - array.firsts[k], path))
+        for (series, k), wanted in by_piece.items():
+            array = self.arrays[series]
+            start, end = array.pieces[k]
+            inside = locate(b"[" + self._buf[start:end] + b"]", [(j,) for j, _ in wanted])
+            found.update({path: inside[(j,)] for j, path in wanted if (j,) in inside})
+        if elsewhere:
+            found.update(locate(self._skeleton_text, elsewhere))
+        return found
 
     def close(self) -> None:
         if self._map is not None:
@@ -116,12 +145,12 @@ def open_telemetry(
         buf = source
     try:
         with _gc_paused():
-            skeleton, arrays = _Scanner(buf, mapped, chunk_bytes, max_piece_bytes).scan()
+            text, skeleton, arrays = _Scanner(buf, mapped, chunk_bytes, max_piece_bytes).scan()
     except BaseException:
         if mapped is not None:
             mapped.close()
         raise
-    return StreamedTelemetry(skeleton, arrays, buf, mapped)
+    return StreamedTelemetry(skeleton, arrays, buf, mapped, text)
 
 
 def columns(points: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -181,7 +210,7 @@ class _Scanner:
         self.buf, self.mapped, self.chunk, self.max_piece = buf, mapped, chunk, max_piece
         self.n = len(buf)
 
-    def scan(self) -> tuple[Any, dict[int, DataArray]]:
+    def scan(self) -> tuple[bytes, Any, dict[int, DataArray]]:
         buf, n = self.buf, self.n
         skeleton: list[bytes] = []
         copied = 0  # the skeleton holds buf[:copied] but the streamed arrays' insides
@@ -245,16 +274,18 @@ class _Scanner:
         if stack:
             raise NotStreamable("the document ends inside an object or array")
         skeleton.append(buf[copied:n])
+        text = b"".join(skeleton)
         try:
-            parsed = orjson.loads(b"".join(skeleton))
+            parsed = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise NotStreamable(f"not valid JSON outside the data arrays: {exc}") from None
-        return parsed, arrays
+        return text, parsed, arrays
 
     def data_array(self, start: int, series: int) -> tuple[int, DataArray]:
         """The data array whose `[` ends at `start`: (offset after its `]`, its pieces and count)."""
         buf, n = self.buf, self.n
         pieces: list[tuple[int, int]] = []
+        firsts: list[int] = []
         count = 0
         pos = start
         size = self.chunk
@@ -265,6 +296,7 @@ class _Scanner:
             if cut is not None:  # whole points up to a comma between two of them
                 length, k = cut
                 pieces.append((pos, pos + length))
+                firsts.append(count)
                 count += k
                 pos += length + 1
                 size = self.chunk
@@ -275,9 +307,10 @@ class _Scanner:
                 length, k, after = closed
                 if k:
                     pieces.append((pos, pos + length))
+                    firsts.append(count)
                 count += k
                 _let_go(self.mapped, pos + after)
-                return pos + after, DataArray(series, count, tuple(pieces))
+                return pos + after, DataArray(series, count, tuple(pieces), tuple(firsts))
             if end >= n or size >= self.max_piece:
                 raise NotStreamable(
                     f"series[{series}].data: no whole points in {end - pos:,} bytes from offset {pos} "

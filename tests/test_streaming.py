@@ -218,3 +218,30 @@ def test_columns_of_well_formed_points():
 )
 def test_columns_refuse_anything_else(points):
     assert columns(points) is None
+
+
+@pytest.mark.parametrize("pretty", [False, True])
+def test_the_bytes_of_any_point_or_series_are_found_as_in_the_whole_document(pretty):
+    from ingest.documents import locate
+
+    doc = {
+        "series": [
+            {"name": "AW", "data": [[i, i / 3] for i in range(40)] + [[1, "é],["], None, {"a": [1]}]},
+            {"name": "BW", "data": None, "note": "x"},
+            {"name": "CW", "data": [[1, 2], [3, True]]},
+        ]
+    }
+    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2 if pretty else 0)
+    paths = [("series", 0, "data", p) for p in (0, 17, 39, 40, 41, 42, 43)]
+    paths += [
+        ("series", 1),
+        ("series", 1, "data"),
+        ("series", 2, "data", 1),
+        ("series", 9),
+        ("series", 2, "data", 5),
+    ]
+    expected = locate(text, paths)
+    assert len(expected) == len(paths) - 3  # the last three are not there
+    for chunk_bytes in CHUNK_SIZES:
+        with open_telemetry(text, chunk_bytes=chunk_bytes) as stream:
+            assert stream.locate(paths) == expected, chunk_bytes
