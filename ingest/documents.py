@@ -8,7 +8,9 @@ bytes, so the parsers quarantine only the records that hold one:
 - bytes that are not UTF-8, NUL characters (`\\u0000`) and lone surrogate escapes in a string;
 - NaN, Infinity, and numbers beyond a double (1e400);
 - a key twice in one object (orjson would keep one of the values without a word);
-- text that is not JSON, and a file cut short (the records before the cut are read).
+- text that is not JSON.
+A file cut short stays one record as a whole (which of its records are complete, and what was to
+come, is unknown); its next whole delivery loads.
 A UTF-8 byte order mark at the start of a file is not part of any record: it is skipped.
 """
 
@@ -276,7 +278,7 @@ _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{},]', re.DOTALL)
 # surrogateescape decoding), \u0000, a surrogate escape
 _SUSPECT = re.compile(r"[\udc80-\udcff]|\\u0000|\\u[dD][89abAB]")
 
-TRUNCATED = "truncated JSON: the {} ends inside this value"
+TRUNCATED = "truncated JSON: the {} ends before the value it began is complete"
 NAN = "{} is not a JSON number (JSON has no NaN or Infinity): publish null or leave the value out"
 OUT_OF_RANGE = "number {} is out of range (beyond a double, about ±1.8e308)"
 NUL = "NUL character (\\u0000): PostgreSQL text cannot hold it, so the record is quarantined, not altered"
@@ -296,7 +298,8 @@ class Tolerant:
 
     def __init__(self, content: bytes, unit: str = "file") -> None:
         self.text = content.decode("utf-8", errors="surrogateescape")  # every byte kept, and restorable
-        self.truncated = TRUNCATED.format(unit)  # the text is a file, or a line of one
+        self.unit = unit  # the text is a file, or a line of one
+        self.cut = False  # the text ends inside a value
         self.n = len(self.text)
         ascii_only = self.text.isascii()
         self.suspects = (
@@ -311,8 +314,12 @@ class Tolerant:
         return self.text[start:end].encode("utf-8", "surrogateescape")
 
     def document(self) -> object:
+        """The value of the whole text. A text cut short is one flaw as a whole: which of its records
+        are complete, and whether more were to come, is unknown (its next whole delivery loads)."""
         start = self._ws(0)
         value, end = self.value(start)
+        if self.cut:
+            return Bad(TRUNCATED.format(self.unit), self, start, self.n)
         end = self._ws(end)
         if end < self.n:  # text after the value: which of the two is the document is unknown
             reason = (
@@ -422,7 +429,7 @@ class Tolerant:
     def _scalar_problem(self, start: int, end: int, exc: BaseException) -> str:
         text = self.text[start:end]
         if not text:
-            return self.truncated if start >= self.n else "empty value (a stray comma?)"
+            return self._cut() if start >= self.n else "empty value (a stray comma?)"
         if (bytes_ := self._not_utf8(start, end)) is not None:
             return bytes_
         shown = text if len(text) <= 40 else text[:37] + "..."
@@ -431,9 +438,13 @@ class Tolerant:
         if isinstance(exc, _Flag | ArithmeticError) or type(exc) is ValueError:  # int() of 4,300+ digits
             return OUT_OF_RANGE.format(shown)
         if text.startswith('"') and (end >= self.n or not text.endswith('"')):
-            return self.truncated if end >= self.n else f"unterminated string {shown!r}"
+            return self._cut() if end >= self.n else f"unterminated string {shown!r}"
         message = str(exc).split(":", 1)[0] if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
         return f"not valid JSON: {message} in {shown!r}"
+
+    def _cut(self) -> str:
+        self.cut = True
+        return TRUNCATED.format(self.unit)
 
     def _shown(self, start: int, end: int) -> str:
         text = self.text[start:end]
@@ -477,7 +488,7 @@ class Tolerant:
         if (bytes_ := self._not_utf8(start, end)) is not None:
             reason = bytes_
         elif end >= self.n:
-            reason = self.truncated
+            reason = self._cut()
         return Bad(reason, self, start, end), end
 
     def _not_utf8(self, start: int, end: int) -> str | None:
@@ -520,7 +531,7 @@ class Tolerant:
                 i += 1
                 break
             if i >= self.n:
-                problem = problem or self.truncated
+                problem = problem or self._cut()
                 break
             return self._broken(start, f"not valid JSON: expected ',' or '}}' at character {i}")
         if problem is None:
@@ -550,7 +561,7 @@ class Tolerant:
             if text.startswith("]", i):
                 i += 1
                 break
-            problem = problem or self.truncated  # the end of the text
+            problem = problem or self._cut()  # the end of the text
             break
         if problem is None:
             return items, i

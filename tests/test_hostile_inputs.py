@@ -1,11 +1,11 @@
 """Hostile input costs at most the records it sits in.
 
 Each case is a valid vendor file, written here record by record, with one targeted corruption (a NUL,
-bytes that are not UTF-8, a BOM, NaN, Infinity, 1e400, a key twice, a list where a string belongs, a
-file cut short). The expected counts are computed from the input: a file of N records with one
-corrupted record reads N, loads N - 1 and quarantines 1; the quarantine row holds the corrupted record's
-exact bytes; every other record is in the raw table with its value. Then files of the wrong kind (an
-error naming the file and what was expected, or one quarantine row in a folder) and registry duplicates.
+bytes that are not UTF-8, a BOM, NaN, Infinity, 1e400, a key twice, a list where a string belongs). The
+expected counts are computed from the input: a file of N records with one corrupted record reads N, loads
+N - 1 and quarantines 1; the quarantine row holds the corrupted record's exact bytes; every other record
+is in the raw table with its value. Then a file cut short, files of the wrong kind (an error naming the
+file and what was expected, or one quarantine row in a folder) and registry duplicates.
 """
 
 from __future__ import annotations
@@ -261,24 +261,29 @@ def test_a_corrupted_battery_point_costs_only_itself(fresh_db, tmp_path: Path, c
     assert held == sorted(expected)
 
 
-def test_a_file_cut_short_loses_only_the_record_cut(fresh_db, tmp_path: Path) -> None:
+def test_a_file_cut_short_is_one_record_until_it_comes_whole(fresh_db, tmp_path: Path) -> None:
+    """Cut inside its last point: which records are complete, and what was to come, is unknown, so the
+    file is one quarantined record (every byte kept); its next whole delivery loads every point."""
     root = tmp_path / "batteries"
     write_assets(root, [{"deviceId": "d1", "description": "one", "state": "Ok"}])
     pieces = {s: [dumped(p) for p in battery_points(s)] for s in range(len(SERIES))}
     whole = telemetry_bytes(pieces)
     last = pieces[2][-1]
-    cut = whole[: whole.rindex(last) + len(last) // 2]  # inside the last point of the last series
+    cut = whole[: whole.rindex(last) + len(last) // 2]
     (root / "telemetry").mkdir()
     (root / "telemetry" / "d1.json").write_bytes(cut)
 
     report = load("batteries", root, fresh_db)
 
+    assert counts(report)["telemetry/d1.json"] == (1, 0, 1)
+    [((_, at), (field, reason, raw))] = quarantine(fresh_db, "raw_batteries").items()
+    assert (at, field, raw) == ("$", None, cut)
+    assert reason == "truncated JSON: the file ends before the value it began is complete"
+    (root / "telemetry" / "d1.json").write_bytes(whole)
+    report = load("batteries", root, fresh_db)
     points = len(SERIES) * N
-    assert counts(report)["telemetry/d1.json"] == (points, points - 1, 1)
-    [((_, at), (_, reason, raw))] = quarantine(fresh_db, "raw_batteries").items()
-    assert at == f"series[2].data[{N - 1}]" and reason.startswith("truncated JSON")
-    assert raw == last[: len(last) // 2]
-    assert rows(fresh_db, "select count(*) from raw_batteries.telemetry") == [(points - 1,)]
+    assert counts(report)["telemetry/d1.json"] == (points, points, 0)
+    assert rows(fresh_db, "select count(*) from raw_batteries.telemetry") == [(points,)]
 
 
 ASSET_CASES: dict[str, tuple[Change, str, str]] = {
@@ -430,7 +435,7 @@ LINE_CASES: dict[str, tuple[Change, Bytes, str | None, str]] = {
     "nul": (_set("mode", "id\u0000le"), None, "mode", "NUL character"),
     "duplicate-key": (None, lambda b: b'{"mode": "boost", ' + b[1:], None, "duplicate key 'mode'"),
     "list-as-mode": (_set("mode", ["idle"]), None, "mode", "must be a string or null"),
-    "cut-short": (None, lambda b: b[: len(b) // 2], None, "truncated JSON: the line ends inside"),
+    "cut-short": (None, lambda b: b[: len(b) // 2], None, "truncated JSON: the line ends before"),
 }
 
 
