@@ -272,6 +272,9 @@ class _Flag(Exception):
 
 _WS = re.compile(r"[ \t\n\r]*")
 _PLAIN = json.JSONDecoder()  # finds where a value ends (NaN and a key twice are no matter there)
+# one array element that is a scalar or an array of scalars, and the comma after it; runs of 1024, 64, 1
+_FLAT = r'[ \t\n\r]*(?:\[[^\[\]{}"]*\]|"(?:[^"\\]|\\.)*"|[^\[\]{},"\s][^\[\]{},"]*?)[ \t\n\r]*,'
+_FLAT_RUNS = [(n, re.compile(f"(?:{_FLAT}){{{n}}}", re.DOTALL)) for n in (1024, 64, 1)]
 # strings skipped whole (an unterminated one runs to the end), and the characters that delimit values
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{},]', re.DOTALL)
 # what may make a string unloadable: a byte that is not UTF-8 (kept as a lone surrogate by the
@@ -374,7 +377,16 @@ class Tolerant:
         if opener not in ("{", "["):
             return self._end(i)
         j, index = self._ws(i + 1), 0
+        targets = sorted((k for k in wanted if isinstance(k, int)), reverse=True) if opener == "[" else []
         while j < self.n and not text.startswith("}" if opener == "{" else "]", j):
+            while targets and targets[-1] < index:
+                targets.pop()
+            if opener == "[" and (not targets or targets[-1] > index):  # elements not wanted: in bulk
+                j, skipped = self._skip_flat(j, targets[-1] - index if targets else self.n)
+                index += skipped
+                if skipped:
+                    j = self._ws(j)
+                    continue
             key: str | int = index
             if opener == "{":
                 try:
@@ -392,6 +404,15 @@ class Tolerant:
                 break
             j = self._ws(j + 1)
         return min(j + 1, self.n)
+
+    def _skip_flat(self, j: int, limit: int) -> tuple[int, int]:
+        """Past up to `limit` elements of an array that hold no object and no array of arrays (a
+        battery's points), each with the comma after it, many per regex match: (where, how many)."""
+        skipped = 0
+        for n, pattern in _FLAT_RUNS:
+            while limit - skipped >= n and (match := pattern.match(self.text, j)):
+                j, skipped = match.end(), skipped + n
+        return j, skipped
 
     def _end(self, i: int) -> int:
         """Where the value at `i` ends."""

@@ -230,6 +230,12 @@ POINT_CASES: dict[str, tuple[Callable[[bytes], bytes], str, str]] = {
     "huge-integer": (_replace(MARK_TEXT, b"9" * 400), "value", "out of range"),
     "not-utf8": (_replace(MARK_TEXT, MARK_TEXT + b"\x80"), "value", "not UTF-8"),
     "garbage": (_replace(MARK_TEXT, b"4242,5"), "point", "point is not a [epoch_ms, value] pair"),
+    "text-as-value": (_replace(MARK_TEXT, b' "4242.5" '), "value", "non-numeric value '4242.5'"),
+    "point-as-object": (
+        lambda b: b.replace(b"[", b'{"t": ').replace(b", " + MARK_TEXT + b"]", b"}"),
+        "point",
+        "not a",
+    ),
 }
 
 
