@@ -20,6 +20,7 @@ import bisect
 import hashlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,13 +66,32 @@ class FileInput:
         return Document(name=self.name, content=self.path.read_bytes())
 
 
-def find_files(root: Path, pattern: str, label: str) -> list[FileInput]:
+@dataclass(frozen=True)
+class UnnamableInput:
+    """A file whose name is not UTF-8 text: it cannot be recorded (`_source_file`, the device of a
+    telemetry file), so it is reported as not loaded, never skipped without a word."""
+
+    path: Path
+    name: str  # the name with its bytes that are not UTF-8 shown as \\xNN
+
+    def read(self, cursors: object = None) -> Document:
+        raise GridhouseError("the file name is not UTF-8 text: rename the file to load it")
+
+
+def find_files(root: Path, pattern: str, label: str) -> list[FileInput | UnnamableInput]:
     """The files under `root` matching `pattern`, sorted, named `<label>/<relative path>`."""
     if not root.exists():
         return []
     paths = [root] if root.is_file() else sorted(p for p in root.rglob(pattern) if p.is_file())
     base = root.parent if root.is_file() else root
-    return [FileInput(path, f"{label}/{path.relative_to(base).as_posix()}") for path in paths]
+    found: list[FileInput | UnnamableInput] = []
+    for path in paths:
+        name = f"{label}/{path.relative_to(base).as_posix()}"
+        if unstorable(name) is None:
+            found.append(FileInput(path, name))
+        else:
+            found.append(UnnamableInput(path, os.fsencode(name).decode("utf-8", "backslashreplace")))
+    return found
 
 
 # -- kinds of file: each loader checks that a file holds what it expects before parsing it -------------

@@ -531,3 +531,21 @@ def test_a_file_of_the_wrong_kind_in_a_folder_is_one_quarantine_row(fresh_db, tm
     # loaded again: the same answer, and the files are not silently skipped as read before
     again = load("circuits", root, fresh_db, full_refresh=True)
     assert counts(again) == counts(report)
+
+
+def test_a_file_whose_name_is_not_utf8_is_reported_not_loaded(fresh_db, tmp_path: Path) -> None:
+    """Its name cannot be recorded (`_source_file`): the file is reported as not loaded, the others load."""
+    import os
+
+    folder = tmp_path / "meters"
+    folder.mkdir()
+    (folder / "good.json").write_bytes(dumped({"data": meter_records()}))
+    bad = os.path.join(os.fsencode(folder), b"m\xe9ter.json")
+    with open(bad, "wb") as f:
+        f.write(dumped({"data": [meter_record("m9", meter_stamp(0), 1.0)]}))
+    report = load("meters", folder, fresh_db)
+    assert [(f.file, f.error) for f in report.failed] == [
+        ("meters/m\\xe9ter.json", "the file name is not UTF-8 text: rename the file to load it")
+    ]
+    assert counts(report)["meters/good.json"] == (N, N, 0)
+    assert rows(fresh_db, "select distinct muid from raw_meters.readings") == [("m1",)]
