@@ -134,9 +134,9 @@ def _shown(url: str, params: dict[str, Any] | None) -> str:
     return f"{url}?{urlencode(params)}" if params else url
 
 
-def get(url: str, params: dict[str, Any] | None = None) -> bytes:
+def get(url: str, params: dict[str, Any] | None = None, missing_ok: bool = False) -> bytes | None:
     """The body of a GET, after dlt's retries and within the limits; a final failure or a limit hit is
-    a GridhouseError naming the URL (and the setting to raise)."""
+    a GridhouseError naming the URL (and the setting to raise). With `missing_ok`, None for HTTP 404."""
     from dlt.sources.helpers import requests
 
     limits = Limits.read()
@@ -148,6 +148,8 @@ def get(url: str, params: dict[str, Any] | None = None) -> bytes:
     try:
         response = client.get(url, params=params, stream=True)
     except requests.HTTPError as exc:
+        if missing_ok and exc.response is not None and exc.response.status_code == 404:
+            return None
         raise GridhouseError(f"GET {url} failed after retries: {exc}") from None
     except requests.Timeout:
         raise GridhouseError(

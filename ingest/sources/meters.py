@@ -82,7 +82,6 @@ TENANTS = TableSpec(
     "delete-insert",
 )
 TENANTS_FILE = "tenants.csv"
-NOT_FOUND = re.compile(r"\b404 Client Error\b")
 
 
 def parse_tenants(
@@ -166,11 +165,10 @@ def remote_tenants(base: str) -> BytesInput | None:
     load: without the map, another tenant's meters would be taken in."""
     url = f"{base}/meters/{TENANTS_FILE}"
     try:
-        return BytesInput(url, get(url))
+        body = get(url, missing_ok=True)
     except GridhouseError as exc:
-        if NOT_FOUND.search(str(exc)):  # remote.get() names the HTTP status it got
-            return None
         raise GridhouseError(f"{exc}; the meters are not loaded without their tenant map") from None
+    return None if body is None else BytesInput(url, body)
 
 
 def parse_readings(
