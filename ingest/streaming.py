@@ -27,17 +27,17 @@ decide), a top level that is not an object, a single point larger than `max_piec
 from __future__ import annotations
 
 import bisect
-import gc
 import mmap
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
+
+from ingest.sources.base import gc_paused
 
 CHUNK_BYTES = 4 << 20  # JSON per piece: about 180 k compact points, 30 MB of Python objects while parsed
 MAX_PIECE_BYTES = 64 << 20  # a point (or a run of points with no cut orjson accepts) larger than this
@@ -85,7 +85,7 @@ class StreamedTelemetry:
             return
         first = 0
         for start, end in array.pieces:
-            with _gc_paused():
+            with gc_paused():
                 points = orjson.loads(b"[" + self._buf[start:end] + b"]")
             _let_go(self._map, end)
             yield first, points
@@ -144,7 +144,7 @@ def open_telemetry(
     else:
         buf = source
     try:
-        with _gc_paused():
+        with gc_paused():
             text, skeleton, arrays = _Scanner(buf, mapped, chunk_bytes, max_piece_bytes).scan()
     except BaseException:
         if mapped is not None:
@@ -170,20 +170,6 @@ def columns(points: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
     except OverflowError:
         return None
     return epochs, np.fromiter(value_col, np.float64, len(value_col))
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic collection while a piece's points are made: the collector would walk the young lists
-    again and again (3x the time) and find no cycle; reference counting frees them."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _let_go(mapped: mmap.mmap | None, upto: int) -> None:
