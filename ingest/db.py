@@ -111,6 +111,9 @@ class Connection:
         }
         if self.sslmode:
             params["sslmode"] = self.sslmode
+        # No server-side prepared statements: a server that serves every connection from one session (the
+        # PGlite test tier) would see two connections' statements under one name.
+        kwargs.setdefault("prepare_threshold", None)
         try:
             return psycopg.connect(**params, **kwargs)
         except psycopg.OperationalError as exc:

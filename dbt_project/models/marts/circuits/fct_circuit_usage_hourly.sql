@@ -23,7 +23,9 @@ with
 
 touched as (
 
-    {{ touched_ranges(ref('int_circuits__power'), 'circuits', ['circuit_id', 'duid', 'circuit_number'], 'measured_at') }}
+    {{ touched_ranges(
+        ref('int_circuits__power'), 'circuits', ['circuit_id', 'duid', 'circuit_number'], 'measured_at'
+    ) }}
 
 ),
 
