@@ -44,6 +44,7 @@ from ingest.sources.base import (
     vendor_source,
 )
 from ingest.sources.marks import SeriesCodes, series_name
+from ingest.streaming import columns
 
 # The unit lives only in the series name: <Quantity><Suffix>[-<meter point>]. The suffix table is the
 # dbt seed series_units.csv (a dbt test keeps the SQL decoder equal to it): one table for both.
@@ -233,23 +234,15 @@ def _clean_series(data: list[object]) -> tuple[np.ndarray, np.ndarray] | None:
 
     Only type checks run per point in Python; the rest is numpy on the columns.
     """
-    if not data:
+    typed = columns(data) if data else None  # the type checks, shared with the streaming reader
+    if typed is None:
         return None
-    try:  # fails unless every point is iterable with two items; the type checks below catch the rest
-        epoch_col, value_col = zip(*data, strict=True)
-    except (TypeError, ValueError):
-        return None
-    if set(map(type, epoch_col)) != {int} or not set(map(type, value_col)) <= {int, float}:
-        return None
-    try:
-        epochs = np.fromiter(epoch_col, np.int64, len(epoch_col))
-    except OverflowError:  # beyond 64 bits: not a time, and the point check says why
-        return None
+    epochs, values = typed
     if epochs.min() < 0 or epochs.max() >= EPOCH_MS_MAX:
         return None
     if not (epochs[1:] > epochs[:-1]).all() and len(np.unique(epochs)) != len(epochs):
         return None  # a repeated time: the point check keeps the first
-    return epochs, np.fromiter(value_col, np.float64, len(value_col))
+    return epochs, values
 
 
 def _point_problem(point: object) -> tuple[str, str] | None:
