@@ -105,14 +105,15 @@ def load(
     plan = chosen.plan(path)
     reports: list[FileReport] = []
     ensure_raw_tables(conn, [chosen])
-    pipeline = dlt.pipeline(
-        pipeline_name=f"gridhouse_{chosen.name}",
-        destination=gridhouse_postgres(conn.dlt_url(), destination_name="postgres"),
-        dataset_name=chosen.dataset,
-        pipelines_dir=str(pipelines_dir(conn)),
-    )
-    seconds = {"prepare": time.perf_counter() - started}
     with vendor_lock(conn, chosen.dataset) as db:
+        # Made under the lock: two loads of one vendor share this local working folder.
+        pipeline = dlt.pipeline(
+            pipeline_name=f"gridhouse_{chosen.name}",
+            destination=gridhouse_postgres(conn.dlt_url(), destination_name="postgres"),
+            dataset_name=chosen.dataset,
+            pipelines_dir=str(pipelines_dir(conn)),
+        )
+        seconds = {"prepare": time.perf_counter() - started}
         recover(pipeline, conn, chosen, db, path)
         # One _loaded_at for the whole load, logged in raw_<vendor>._gridhouse_loads (ingest/loads.py).
         with log_row(db, chosen.dataset, forget=forgetting(chosen)) as stamp:
