@@ -91,9 +91,9 @@ def _load(args: argparse.Namespace) -> int:
     from ingest.progress import load_with_progress
     from ingest.summary import print_load_reports
 
-    vendor(args.source).plan(args.path)  # a wrong path fails here, before any server starts
+    planned = vendor(args.source).plan(args.path)  # a wrong path fails here, before any server starts
     conn = db.resolve()
-    report = load_with_progress(args.source, args.path, conn, full_refresh=args.full_refresh)
+    report = load_with_progress(args.source, args.path, conn, full_refresh=args.full_refresh, planned=planned)
     print_load_reports([report])
     return 1 if report.failed else 0
 

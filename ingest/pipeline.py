@@ -90,8 +90,10 @@ def load(
     *,
     full_refresh: bool = False,
     on_file: Callable[[FileReport], None] | None = None,
+    planned: list[Any] | None = None,
 ) -> LoadReport:
     """Load one vendor's files into raw_<vendor>; returns per file read / loaded / corrected / quarantined.
+    `planned` is the vendor's plan(path) when the caller already made it (a REST listing is fetched once).
 
     Under the vendor's load lock: first a load that died with its package still in the local cache is
     finished (logged `recovered`), then `path` is loaded as a load of its own (ingest/loads.py).
@@ -102,7 +104,7 @@ def load(
 
     started = time.perf_counter()
     chosen = vendor(name)
-    plan = chosen.plan(path)
+    plan = chosen.plan(path) if planned is None else planned
     reports: list[FileReport] = []
     ensure_raw_tables(conn, [chosen])
     with vendor_lock(conn, chosen.dataset) as db:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,9 +14,14 @@ from ingest.reports import FileReport, LoadReport
 
 
 def load_with_progress(
-    source: str, path: Path | str, conn: Connection, full_refresh: bool = False
+    source: str,
+    path: Path | str,
+    conn: Connection,
+    full_refresh: bool = False,
+    planned: list[Any] | None = None,
 ) -> LoadReport:
-    files = len(vendor(source).plan(path))
+    planned = vendor(source).plan(path) if planned is None else planned
+    files = len(planned)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(f"loading {source}", total=files)
@@ -23,4 +29,4 @@ def load_with_progress(
         def advance(report: FileReport) -> None:
             progress.advance(task)
 
-        return load(source, path, conn, full_refresh=full_refresh, on_file=advance)
+        return load(source, path, conn, full_refresh=full_refresh, on_file=advance, planned=planned)

@@ -51,3 +51,18 @@ def test_an_api_that_keeps_failing_is_reported_not_fatal(fresh_db):
             load("meters", base_url, fresh_db)  # even the listing fails: nothing to plan
     finally:
         server.stop()
+
+
+def test_one_load_from_the_api_asks_for_the_asset_listing_once(fresh_db, monkeypatch):
+    from ingest import cli
+
+    server, base_url = server_module.serve_in_thread(FIXTURES, seed=2)
+    try:
+        monkeypatch.setenv("GRIDHOUSE_DSN", fresh_db.url())
+        assert cli.main(["load", "batteries", base_url]) == 0
+        listing = {url: n for url, n in server.requests.items() if "/assets" in url}
+    finally:
+        server.stop()
+    # the CLI checks the input, shows progress over the files and loads them: one plan, one listing
+    assert listing and set(listing.values()) == {1}, listing
+    assert scalar(fresh_db, "select count(*) from raw_batteries.telemetry") == 375
