@@ -150,6 +150,15 @@ def _usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _api(args: argparse.Namespace) -> int:
+    from ingest.api import serve
+
+    if not 0 < args.port < 65536:
+        raise GridhouseError(f"--port {args.port} is not a port: give a number from 1 to 65535")
+    serve(args.host, args.port)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ingest.demo import run_demo
 
@@ -216,6 +225,11 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--to", dest="end", required=True, help="window end (exclusive), ISO 8601")
         q.add_argument("--format", choices=["table", "json"], default="table", help="default: table")
         q.set_defaults(func=_usage)
+
+    p = sub.add_parser("api", help="a read-only HTTP API over the marts, as bi_reader (docs at /docs)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.set_defaults(func=_api)
 
     p = sub.add_parser("demo", help="load DATA_DIR (or a generated fleet), build, show the result")
     p.add_argument("--data-dir", help="default: $DATA_DIR, else ../shared/fixtures, else a simulated fleet")

@@ -6,15 +6,21 @@
 Energy comes from intermediate.int_circuits__power_holds, the power samples with the hold each one
 carries (last value carried forward, gaps longer than 15 minutes contribute nothing; the rule lives in
 macros/energy/held_power.sql), clipped to the window. Mean power is the energy spread over the window's
-length (W). Every value from the user is a bound parameter; bad input raises GridhouseError naming the
-parameter.
+length (W). Every value from the user is a bound parameter; bad input raises ParameterError (a
+GridhouseError) naming the parameter.
+
+With ``hourly=True`` the same figures come from marts.fct_circuit_usage_hourly, for windows of whole UTC
+hours: the hours split each hold at their boundaries, so their sums are the holds clipped to the window.
+That is what a reader of the marts alone (role bi_reader, the HTTP API in ingest/api.py) can answer.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -56,6 +62,29 @@ where
 group by h.circuit_id
 """
 
+# The same two questions from the hourly mart, for windows of whole hours (bi_reader may read it).
+CIRCUIT_HOURLY_SQL = """
+select
+    coalesce(sum(u.samples), 0) as samples,
+    coalesce(sum(u.energy_wh order by u.hour_start), 0) as energy_wh,
+    coalesce(sum(u.covered_seconds order by u.hour_start), 0) as covered_seconds
+from marts.fct_circuit_usage_hourly as u
+where u.circuit_id = %(circuit_id)s and u.hour_start >= %(start)s and u.hour_start < %(end)s
+"""
+
+ORG_HOURLY_SQL = """
+select
+    u.circuit_id,
+    sum(u.samples) as samples,
+    sum(u.energy_wh order by u.hour_start) as energy_wh
+from marts.fct_circuit_usage_hourly as u
+where u.organization_id = %(organization_id)s and u.hour_start >= %(start)s and u.hour_start < %(end)s
+group by u.circuit_id
+"""
+
+# Runs one query with bound parameters and returns its rows as dicts (the API passes its own).
+Query = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
+
 CIRCUIT_LINKS = (
     "circuit_id",
     "sensor_id",
@@ -70,6 +99,14 @@ CIRCUIT_LINKS = (
     "brand_id",
     "brand_name",
 )
+
+
+class ParameterError(GridhouseError):
+    """Bad input; ``parameter`` names it without the CLI's dashes (``from``, ``sensor``, ...)."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 @dataclass(frozen=True)
@@ -96,18 +133,25 @@ def parse_time(value: str, parameter: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise GridhouseError(
-            f"{parameter} {value!r} is not an ISO 8601 time; use e.g. 2024-04-01T00:00:00Z"
+        raise ParameterError(
+            parameter.lstrip("-"),
+            f"{parameter} {value!r} is not an ISO 8601 time; use e.g. 2024-04-01T00:00:00Z",
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
-def window(start: str, end: str) -> Window:
+def window(start: str, end: str, whole_hours: bool = False) -> Window:
     w = Window(parse_time(start, "--from"), parse_time(end, "--to"))
     if w.end <= w.start:
-        raise GridhouseError(
-            f"--to {end!r} is not after --from {start!r}: the window is [from, to), give a later --to"
+        raise ParameterError(
+            "to", f"--to {end!r} is not after --from {start!r}: the window is [from, to), give a later --to"
         )
+    for name, value, at in (("from", start, w.start), ("to", end, w.end)):
+        if whole_hours and at.timestamp() % 3600:
+            raise ParameterError(
+                name,
+                f"--{name} {value!r} is not a whole UTC hour: the hourly mart answers windows of whole hours",
+            )
     return w
 
 
@@ -123,44 +167,54 @@ def _query(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str,
         ) from None
 
 
-def _find_circuit(conn: Connection, sensor: str, number: int) -> dict[str, Any]:
+def _runner(conn: Connection | Query) -> Query:
+    return partial(_query, conn) if isinstance(conn, Connection) else conn
+
+
+def _find_circuit(query: Query, sensor: str, number: int) -> dict[str, Any]:
     columns = ", ".join(CIRCUIT_LINKS)
-    sensors = _query(
-        conn,
+    sensors = query(
         "select sensor_id from marts.dim_sensors where sensor_id = %(sensor)s or lower(duid) = lower(%(sensor)s)",
         {"sensor": sensor},
     )
     if not sensors:
-        raise GridhouseError(
+        raise ParameterError(
+            "sensor",
             f"--sensor {sensor!r} is neither a sensor id nor a duid in marts.dim_sensors; "
-            "list them with: select sensor_id, duid, sensor_name from marts.dim_sensors"
+            "list them with: select sensor_id, duid, sensor_name from marts.dim_sensors",
         )
-    found = _query(
-        conn,
+    found = query(
         f"select {columns} from marts.dim_circuits where sensor_id = %(sensor_id)s "
         "and circuit_number = %(number)s",
         {"sensor_id": sensors[0]["sensor_id"], "number": number},
     )
     if not found:
-        numbers = _query(
-            conn,
+        numbers = query(
             "select circuit_number from marts.dim_circuits where sensor_id = %(sensor_id)s order by 1",
             {"sensor_id": sensors[0]["sensor_id"]},
         )
         known = ", ".join(str(r["circuit_number"]) for r in numbers) or "none"
-        raise GridhouseError(f"--number {number}: sensor {sensor!r} has no such circuit (it has: {known})")
+        raise ParameterError(
+            "number", f"--number {number}: sensor {sensor!r} has no such circuit (it has: {known})"
+        )
     return found[0]
 
 
-def circuit_usage(conn: Connection, sensor: str, number: int, start: str, end: str) -> dict[str, Any]:
-    """Energy (kWh) and mean power (W) of one circuit in [start, end), with its metadata ids and names."""
-    w = window(start, end)
-    circuit = _find_circuit(conn, sensor, number)
-    (row,) = _query(conn, CIRCUIT_SQL, {"circuit_id": circuit["circuit_id"], **w.params()})
+def circuit_usage(
+    conn: Connection | Query, sensor: str, number: int, start: str, end: str, hourly: bool = False
+) -> dict[str, Any]:
+    """Energy (kWh) and mean power (W) of one circuit in [start, end), with its metadata ids and names;
+    ``hourly``: from the hourly mart, for a window of whole hours."""
+    query = _runner(conn)
+    w = window(start, end, whole_hours=hourly)
+    circuit = _find_circuit(query, sensor, number)
+    sql = CIRCUIT_HOURLY_SQL if hourly else CIRCUIT_SQL
+    (row,) = query(sql, {"circuit_id": circuit["circuit_id"], **w.params()})
     if row["samples"] == 0 and row["covered_seconds"] == 0:
-        raise GridhouseError(
+        raise ParameterError(
+            "from",
             f"--from {start!r} / --to {end!r}: circuit {number} of sensor {sensor!r} has no power samples "
-            "in that window; widen it or check the circuit's data"
+            "in that window; widen it or check the circuit's data",
         )
     energy_wh = float(row["energy_wh"])
     covered_h = float(row["covered_seconds"]) / 3600.0
@@ -175,32 +229,37 @@ def circuit_usage(conn: Connection, sensor: str, number: int, start: str, end: s
     }
 
 
-def org_usage(conn: Connection, organization: str, start: str, end: str) -> dict[str, Any]:
-    """An organisation's total energy and mean power in [start, end) and the average per reporting circuit."""
-    w = window(start, end)
-    orgs = _query(
-        conn,
+def org_usage(
+    conn: Connection | Query, organization: str, start: str, end: str, hourly: bool = False
+) -> dict[str, Any]:
+    """An organisation's total energy and mean power in [start, end) and the average per reporting circuit;
+    ``hourly``: from the hourly mart, for a window of whole hours."""
+    query = _runner(conn)
+    w = window(start, end, whole_hours=hourly)
+    orgs = query(
         "select organization_id, organization_name, brand_id, brand_name from marts.dim_organizations "
         "where organization_id = %(org)s",
         {"org": organization},
     )
     if not orgs:
-        raise GridhouseError(
+        raise ParameterError(
+            "org",
             f"--org {organization!r} is not an organization id in marts.dim_organizations; "
-            "list them with: select organization_id, organization_name from marts.dim_organizations"
+            "list them with: select organization_id, organization_name from marts.dim_organizations",
         )
     org = orgs[0]
-    per_circuit = _query(conn, ORG_SQL, {"organization_id": org["organization_id"], **w.params()})
+    sql = ORG_HOURLY_SQL if hourly else ORG_SQL
+    per_circuit = query(sql, {"organization_id": org["organization_id"], **w.params()})
     reporting = [r for r in per_circuit if r["samples"] > 0]
     if not reporting:
-        raise GridhouseError(
+        raise ParameterError(
+            "from",
             f"--from {start!r} / --to {end!r}: no circuit of organization {organization!r} has power samples "
-            "in that window; widen it or check the organization's data"
+            "in that window; widen it or check the organization's data",
         )
     total_wh = sum(float(r["energy_wh"]) for r in per_circuit)
     total_w = total_wh / w.hours
-    circuits_total = _query(
-        conn,
+    circuits_total = query(
         "select count(*) as n from marts.dim_circuits where organization_id = %(org)s",
         {"org": org["organization_id"]},
     )[0]["n"]
