@@ -27,8 +27,9 @@ from urllib.parse import urlencode
 
 import orjson
 
-from ingest.documents import Document
+from ingest.documents import Document, loads, without_bom
 from ingest.errors import GridhouseError
+from ingest.quarantine import Flawed
 from ingest.sources.marks import SERIES_SEPARATOR
 
 PAGE_SIZE = 1000
@@ -260,6 +261,8 @@ class StoppedInput:
 def _item_key(item: object) -> object:
     if isinstance(item, dict) and isinstance(item.get("deviceId"), str):
         return item["deviceId"]
+    if isinstance(item, Flawed):  # a value orjson cannot write back (NaN, bytes that are not UTF-8)
+        return item.raw
     return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
 
 
@@ -287,11 +290,15 @@ def asset_pages(base: str) -> list[BytesInput | StoppedInput]:
             return pages
         body = get(url, {"page": page, "pageSize": PAGE_SIZE})
         name = f"{url}?page={page}"
-        try:
-            doc = orjson.loads(body)
+        try:  # read as the files are (tolerant): a flaw in one item costs that item, not the pages after
+            doc = loads(without_bom(body))
+            if isinstance(doc, Flawed) and not isinstance(doc, dict):
+                raise ValueError(doc.problem)
             items, total = doc["items"], int(doc["totalCount"])
+            if not isinstance(items, list):
+                raise TypeError("items is not a list")
             new = {_item_key(item) for item in items} - keys
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             pages.append(BytesInput(name, body))
             return pages  # the parser quarantines the page; nothing more to page through
         if items and not new:

@@ -8,6 +8,7 @@ Telemetry is stored long: one row per (device_id, series_name, epoch_ms).
 from __future__ import annotations
 
 import csv
+import math
 import re
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ from ingest.sources.base import (
     vendor_source,
 )
 from ingest.sources.marks import SeriesCodes, series_name
+from ingest.sources.ranges import MAX_MAGNITUDE, Range, TimeWindow, battery_range, future_tolerance
 from ingest.streaming import columns
 
 # The unit lives only in the series name: <Quantity><Suffix>[-<meter point>]. The suffix table is the
@@ -53,7 +55,6 @@ with SERIES_UNITS_SEED.open(encoding="utf-8", newline="") as _seed:
     UNIT_BY_SUFFIX = {row["suffix"]: row["unit"] for row in csv.DictReader(_seed)}
 _SUFFIXES = "|".join(sorted(UNIT_BY_SUFFIX, key=len, reverse=True))
 SERIES_NAME = re.compile(rf"^(?P<quantity>[A-Za-z]+?)(?P<suffix>{_SUFFIXES})(?:-(?P<meter_point>\w+))?$")
-EPOCH_MS_MAX = 4_102_444_800_000  # 2100-01-01: anything later is not a timestamp in ms
 
 ASSETS = TableSpec(
     "assets",
@@ -140,6 +141,9 @@ def parse_assets(
 
 
 def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
+    """Every point whose value and time are plausible (ingest/sources/ranges.py) loads; each other point
+    is quarantined with its reason."""
+    window = TimeWindow.at(loaded_at)
     body = parse_json(doc, rejects)
     parsed = Parsed()
     series_list = body.get("series") if isinstance(body, dict) else None
@@ -166,13 +170,15 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
             rejects.add(f"series[{s}]", field, reason, series, ("series", s))
             continue
         parsed.read += len(data)
-        if unit_of(name) is None:
+        unit = unit_of(name)
+        if unit is None:
             reason = f"unknown unit suffix in series name {name!r} (known: {', '.join(UNIT_BY_SUFFIX)})"
             for p, point in enumerate(data):
                 rejects.add(f"series[{s}].data[{p}]", "name", reason, point, ("series", s, "data", p))
             continue
         repeated = name in clean_epochs or name in checked_epochs
-        clean = None if repeated or isinstance(data, Flawed) else _clean_series(data)
+        plausible = battery_range(unit)
+        clean = None if repeated or isinstance(data, Flawed) else _clean_series(data, plausible, window)
         if clean is not None:  # the common case, checked in bulk
             clean_epochs[name] = clean[0]
             segments.append((name, *clean))
@@ -184,7 +190,7 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
         epochs: list[int] = []
         values: list[float] = []
         for p, point in enumerate(data):
-            problem = _point_problem(point)
+            problem = _point_problem(point, name, plausible, window)
             if problem is None and int(point[0]) in seen:
                 problem = (
                     "epoch_ms",
@@ -229,8 +235,11 @@ def _telemetry_table(
     return TELEMETRY.table(columns, doc.name, loaded_at), epochs, series
 
 
-def _clean_series(data: list[object]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(epochs, values) when every point is a valid, distinct [epoch_ms, number]; else None (check each).
+def _clean_series(
+    data: list[object], plausible: Range, window: TimeWindow
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(epochs, values) when every point is a valid, distinct [epoch_ms, number] with a plausible time
+    and value; else None (check each point, and quarantine those that are not).
 
     Only type checks run per point in Python; the rest is numpy on the columns.
     """
@@ -238,25 +247,37 @@ def _clean_series(data: list[object]) -> tuple[np.ndarray, np.ndarray] | None:
     if typed is None:
         return None
     epochs, values = typed
-    if epochs.min() < 0 or epochs.max() >= EPOCH_MS_MAX:
+    if epochs.min() < 0 or epochs.max() > window.latest_ms:
+        return None
+    magnitude = np.abs(values).max()
+    if not magnitude <= MAX_MAGNITUDE:  # also false for NaN
+        return None
+    if plausible.low is not None and values.min() < plausible.low:
+        return None
+    if plausible.high is not None and values.max() > plausible.high:
         return None
     if not (epochs[1:] > epochs[:-1]).all() and len(np.unique(epochs)) != len(epochs):
         return None  # a repeated time: the point check keeps the first
     return epochs, values
 
 
-def _point_problem(point: object) -> tuple[str, str] | None:
-    """(field, reason) when a point is not [epoch_ms, number]; None when it is fine."""
+def _point_problem(point: object, name: str, plausible: Range, window: TimeWindow) -> tuple[str, str] | None:
+    """(field, reason) when a point is not [epoch_ms, number] with a plausible time and value (a number
+    of series `name` in `plausible`); None when it is fine."""
     if isinstance(point, Flawed):
         where = flaw_field(point)
         return {"[0]": "epoch_ms", "[1]": "value"}.get(where or "", "point"), point.problem
     if not isinstance(point, list) or len(point) != 2:
         return "point", "point is not a [epoch_ms, value] pair"
     epoch, value = point
-    if not is_number(epoch) or epoch != epoch or not 0 <= epoch < EPOCH_MS_MAX or epoch != int(epoch):
+    if not is_number(epoch) or not math.isfinite(epoch) or epoch != int(epoch):
         return "epoch_ms", f"unparsable time: {describe(epoch)} is not epoch milliseconds"
+    if (why := window.problem_ms(int(epoch))) is not None:
+        return "epoch_ms", why
     if not is_number(value):
         return "value", f"non-numeric value {describe(value)}"
+    if (why := plausible.problem(name, float(value))) is not None:
+        return "value", why
     return None
 
 
@@ -269,6 +290,7 @@ def plan(path: Path | str) -> list[Planned]:
 
     `path` is a folder laid out like the vendor API (assets/, telemetry/) or the API's base URL.
     """
+    future_tolerance()  # a tolerance that is not a number stops the command here, before anything is read
     seen = FirstSeen()
 
     def assets(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:

@@ -48,6 +48,7 @@ from ingest.sources.base import (
     iso_problem,
     vendor_source,
 )
+from ingest.sources.ranges import ANY_SIGN, TimeWindow, future_tolerance
 
 
 def _text_table(name: str, columns: list[str], key: tuple[str, ...], ints: tuple[str, ...] = ()) -> TableSpec:
@@ -236,6 +237,10 @@ def _metadata_problem(
 
 
 def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: RunKeys) -> Parsed:
+    """Power samples; a time or value outside its plausible range is quarantined. A negative power is
+    legitimate (a circuit feeding solar power back), so only finite values of bounded magnitude are
+    asked for (ingest/sources/ranges.py)."""
+    window = TimeWindow.at(loaded_at)
     body = parse_json(doc, rejects)
     parsed = Parsed()
     records = body.get("data") if isinstance(body, dict) else body
@@ -250,6 +255,10 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
     for i, record in enumerate(records):
         problem = _power_problem(record)
         instant = iso_epoch_us(record["timestamp"]) if problem is None else 0
+        if problem is None and (why := window.problem_us(instant, record["timestamp"])) is not None:
+            problem = ("timestamp", why)
+        if problem is None and (why := ANY_SIGN.problem("power_watts", float(record["power_watts"]))):
+            problem = ("power_watts", why)
         if problem is None and not run_keys.first_time(record["duid"], record["circuit_number"], instant):
             problem = (
                 "timestamp",
@@ -296,6 +305,7 @@ def _power_problem(record: object) -> tuple[str | None, str] | None:
 
 def plan(path: Path | str) -> list[Planned]:
     """Metadata (*.sql) first, then power samples (*.json), under `path` or from the API."""
+    future_tolerance()  # a tolerance that is not a number stops the command here, before anything is read
     run_keys = RunKeys()
     seen: dict[str, FirstSeen] = {}
 

@@ -48,6 +48,7 @@ from ingest.sources.base import (
     text_problem,
     vendor_source,
 )
+from ingest.sources.ranges import ANY_SIGN, CHARGE_PCT, TimeWindow, future_tolerance
 
 KINDS = ("solar_panel", "battery", "ev", "appliance")
 
@@ -142,6 +143,10 @@ def _registry_problem(entry: object) -> tuple[str | None, str] | None:
 
 
 def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: RunKeys) -> Parsed:
+    """One reading per line; a time or value outside its plausible range (ingest/sources/ranges.py) is
+    quarantined. power_w and energy_wh are signed (+ produced, - consumed): any finite value of bounded
+    magnitude loads."""
+    window = TimeWindow.at(loaded_at)
     parsed = Parsed()
     columns: dict[str, list[Any]] = {name: [] for name in READINGS.schema.names}
     instants: list[int] = []  # epoch microseconds
@@ -152,11 +157,11 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
         if isinstance(record, Flawed):  # documents.py: the line is the record, every byte of it kept
             rejects.add(position, flaw_field(record), record.problem, line)
             continue
-        problem = _reading_problem(record)
+        problem = _reading_problem(record, window)
         if problem is not None:
             rejects.add(position, problem[0], problem[1], line)
             continue
-        instant = iso_epoch_us(record["timestamp"])
+        instant = iso_epoch_us(record["timestamp"])  # _reading_problem checked it
         if not run_keys.first_time(record["device_id"], instant):
             rejects.add(
                 position,
@@ -181,24 +186,31 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
     return parsed
 
 
-def _reading_problem(record: object) -> tuple[str, str] | None:
+def _reading_problem(record: object, window: TimeWindow) -> tuple[str, str] | None:
     if not isinstance(record, dict):
         return ("$", f"a reading must be an object, got {describe(record)}")
     if not isinstance(record.get("device_id"), str) or not record["device_id"]:
         return ("device_id", "missing or empty device_id")
     if (why := iso_problem(record.get("timestamp"))) is not None:
         return ("timestamp", why)
+    if (why := window.problem_us(iso_epoch_us(record["timestamp"]), record["timestamp"])) is not None:
+        return ("timestamp", why)
     for key in ("power_w", "energy_wh"):
         if not is_number(record.get(key)):
             return (key, f"non-numeric {key} {describe(record.get(key))}")
+        if (why := ANY_SIGN.problem(key, float(record[key]))) is not None:
+            return (key, why)
     charge = record.get("charge_pct")
-    if charge is not None and (not is_number(charge) or not 0 <= charge <= 100):
-        return ("charge_pct", f"charge_pct {describe(charge)} is not a number from 0 to 100")
+    if charge is not None and not is_number(charge):
+        return ("charge_pct", f"non-numeric charge_pct {describe(charge)}")
+    if charge is not None and (why := CHARGE_PCT.problem("charge_pct", float(charge))) is not None:
+        return ("charge_pct", why)
     return text_problem(record, "mode")
 
 
 def plan(path: Path) -> list[Planned]:
     """The registry (devices.json) first, then every telemetry *.jsonl under `path`."""
+    future_tolerance()  # a tolerance that is not a number stops the command here, before anything is read
     root = require_dir(Path(path), "devices", "devices.json and telemetry/*.jsonl")
     run_keys = RunKeys()
     seen = FirstSeen()

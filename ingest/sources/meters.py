@@ -47,6 +47,7 @@ from ingest.sources.base import (
     text_problem,
     vendor_source,
 )
+from ingest.sources.ranges import TimeWindow, future_tolerance, meter_range
 
 OBIS_KEY = re.compile(r"^[0-9A-Fa-f]{12}$")
 
@@ -179,7 +180,10 @@ def parse_readings(
     foreign: Callable[[str], bool] | None = None,
 ) -> Parsed:
     """foreign(muid) is true for a meter of another tenant (GRIDHOUSE_TENANT with a tenants.csv): its
-    records are not read at all, so nothing of another tenant reaches this database, not even quarantine."""
+    records are not read at all, so nothing of another tenant reaches this database, not even quarantine.
+    A time or value outside its plausible range (ingest/sources/ranges.py) is quarantined: import and
+    export are never negative, net values keep their sign."""
+    window = TimeWindow.at(loaded_at)
     body = parse_json(doc, rejects)
     parsed = Parsed()
     records = body.get("data") if isinstance(body, dict) else body
@@ -228,6 +232,8 @@ def parse_readings(
         ) is not None:
             problem = bad
         instant = iso_epoch_us(record["timestamp"]) if problem is None else 0
+        if problem is None and (why := window.problem_us(instant, record["timestamp"])) is not None:
+            problem = ("timestamp", why)
         for key in keys:
             position = f"data[{i}].{key}"
             value = record[key]
@@ -235,6 +241,8 @@ def parse_readings(
                 rejects.add(position, problem[0], problem[1], record, (*top, i))
             elif not is_number(value):
                 rejects.add(position, key, f"non-numeric value {describe(value)}", record, (*top, i))
+            elif (why := meter_range(key).problem(key, float(value))) is not None:
+                rejects.add(position, key, why, record, (*top, i))
             elif not run_keys.first_time(muid, key.upper(), instant):
                 rejects.add(
                     position,
@@ -266,6 +274,7 @@ def _text(value: object) -> str | None:
 
 def plan(path: Path | str) -> list[Planned]:
     """Every *.json file under `path` (or the one file `path`), or every file the API lists."""
+    future_tolerance()  # a tolerance that is not a number stops the command here, before anything is read
     run_keys = RunKeys()
     tenant = os.environ.get("GRIDHOUSE_TENANT") or None
     base = str(path).rstrip("/") if is_url(path) else ""
