@@ -53,7 +53,7 @@ def test_a_refused_job_is_retried_once_then_quarantined_and_blocks_nothing(
 ) -> None:
     refuse_big_values(fresh_db)
     tree = tmp_path / "bad" / "batteries"
-    points = battery_tree(tree, ["d1", "d2"], points=20)  # d2's values are 1000 and more
+    points = battery_tree(tree, ["d1", "d2"], points=20)  # d2's power and counter values are 1000 and more
     per_file = {d: sum(1 for (device, _, _) in points if device == d) for d in ("d1", "d2")}
 
     report = load("batteries", tree, fresh_db)
