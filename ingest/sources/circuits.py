@@ -241,6 +241,7 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
     legitimate (a circuit feeding solar power back), so only finite values of bounded magnitude are
     asked for (ingest/sources/ranges.py)."""
     window = TimeWindow.at(loaded_at)
+    latest_us, low_w, high_w = window.latest_us, ANY_SIGN.lo, ANY_SIGN.hi
     body = parse_json(doc, rejects)
     parsed = Parsed()
     records = body.get("data") if isinstance(body, dict) else body
@@ -255,10 +256,10 @@ def parse_power(doc: Document, rejects: Rejects, loaded_at: datetime, run_keys: 
     for i, record in enumerate(records):
         problem = _power_problem(record)
         instant = iso_epoch_us(record["timestamp"]) if problem is None else 0
-        if problem is None and (why := window.problem_us(instant, record["timestamp"])) is not None:
-            problem = ("timestamp", why)
-        if problem is None and (why := ANY_SIGN.problem("power_watts", float(record["power_watts"]))):
-            problem = ("power_watts", why)
+        if problem is None and not 0 <= instant <= latest_us:  # compared inline: one record is a few µs
+            problem = ("timestamp", window.problem_us(instant, record["timestamp"]) or "")
+        if problem is None and not low_w <= record["power_watts"] <= high_w:
+            problem = ("power_watts", ANY_SIGN.problem("power_watts", record["power_watts"]) or "")
         if problem is None and not run_keys.first_time(record["duid"], record["circuit_number"], instant):
             problem = (
                 "timestamp",

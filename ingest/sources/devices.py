@@ -157,11 +157,13 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
         if isinstance(record, Flawed):  # documents.py: the line is the record, every byte of it kept
             rejects.add(position, flaw_field(record), record.problem, line)
             continue
-        problem = _reading_problem(record, window)
+        problem = _reading_problem(record)
+        instant = iso_epoch_us(record["timestamp"]) if problem is None else 0
+        if problem is None and (why := window.problem_us(instant, record["timestamp"])) is not None:
+            problem = ("timestamp", why)
         if problem is not None:
             rejects.add(position, problem[0], problem[1], line)
             continue
-        instant = iso_epoch_us(record["timestamp"])  # _reading_problem checked it
         if not run_keys.first_time(record["device_id"], instant):
             rejects.add(
                 position,
@@ -186,14 +188,12 @@ def parse_readings(doc: Document, rejects: Rejects, loaded_at: datetime, run_key
     return parsed
 
 
-def _reading_problem(record: object, window: TimeWindow) -> tuple[str, str] | None:
+def _reading_problem(record: object) -> tuple[str, str] | None:
     if not isinstance(record, dict):
         return ("$", f"a reading must be an object, got {describe(record)}")
     if not isinstance(record.get("device_id"), str) or not record["device_id"]:
         return ("device_id", "missing or empty device_id")
     if (why := iso_problem(record.get("timestamp"))) is not None:
-        return ("timestamp", why)
-    if (why := window.problem_us(iso_epoch_us(record["timestamp"]), record["timestamp"])) is not None:
         return ("timestamp", why)
     for key in ("power_w", "energy_wh"):
         if not is_number(record.get(key)):

@@ -47,7 +47,7 @@ from ingest.sources.base import (
     text_problem,
     vendor_source,
 )
-from ingest.sources.ranges import TimeWindow, future_tolerance, meter_range
+from ingest.sources.ranges import Range, TimeWindow, future_tolerance, meter_range
 
 OBIS_KEY = re.compile(r"^[0-9A-Fa-f]{12}$")
 
@@ -184,6 +184,7 @@ def parse_readings(
     A time or value outside its plausible range (ingest/sources/ranges.py) is quarantined: import and
     export are never negative, net values keep their sign."""
     window = TimeWindow.at(loaded_at)
+    ranges: dict[str, Range] = {}  # per OBIS key as written
     body = parse_json(doc, rejects)
     parsed = Parsed()
     records = body.get("data") if isinstance(body, dict) else body
@@ -241,7 +242,7 @@ def parse_readings(
                 rejects.add(position, problem[0], problem[1], record, (*top, i))
             elif not is_number(value):
                 rejects.add(position, key, f"non-numeric value {describe(value)}", record, (*top, i))
-            elif (why := meter_range(key).problem(key, float(value))) is not None:
+            elif why := (ranges.get(key) or ranges.setdefault(key, meter_range(key))).problem(key, value):
                 rejects.add(position, key, why, record, (*top, i))
             elif not run_keys.first_time(muid, key.upper(), instant):
                 rejects.add(

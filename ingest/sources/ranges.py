@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ingest.db import PROJECT_ROOT
@@ -42,13 +42,22 @@ class Range:
     high: float | None
     unit: str
     what: str
+    # the range and the magnitude bound in one pair, compared once per value (NaN fails both)
+    lo: float = field(init=False, repr=False)
+    hi: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        lo = -MAX_MAGNITUDE if self.low is None else max(self.low, -MAX_MAGNITUDE)
+        hi = MAX_MAGNITUDE if self.high is None else min(self.high, MAX_MAGNITUDE)
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
 
     def problem(self, label: str, value: float) -> str | None:
         """Why `value` of `label` (a series, a field) is not plausible; None when it is."""
+        if self.lo <= value <= self.hi:
+            return None
         if (found := magnitude_problem(label, value)) is not None:
             return found
-        if (self.low is None or value >= self.low) and (self.high is None or value <= self.high):
-            return None
         unit = f" {self.unit}" if self.unit else ""
         if self.high is None:
             bound = f"is below {_num(self.low)}{unit}"
@@ -143,25 +152,22 @@ class TimeWindow:
 
     loaded_at: datetime
     tolerance: timedelta
+    latest_us: int = field(init=False, repr=False)  # epoch microseconds, computed once per document
+    latest_ms: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        latest_us = (self.loaded_at + self.tolerance - TIME_FLOOR) // timedelta(microseconds=1)
+        object.__setattr__(self, "latest_us", latest_us)
+        object.__setattr__(self, "latest_ms", min(latest_us // 1000, EPOCH_MS_CAP - 1))
 
     @classmethod
     def at(cls, loaded_at: datetime) -> TimeWindow:
         return cls(loaded_at, future_tolerance())
 
-    @property
-    def latest(self) -> datetime:
-        return self.loaded_at + self.tolerance
-
-    @property
-    def latest_us(self) -> int:
-        return (self.latest - TIME_FLOOR) // timedelta(microseconds=1)
-
-    @property
-    def latest_ms(self) -> int:
-        return min(self.latest_us // 1000, EPOCH_MS_CAP - 1)
-
     def problem_us(self, instant_us: int, shown: str) -> str | None:
         """Why the instant (epoch microseconds), written `shown` in the file, is not taken; or None."""
+        if 0 <= instant_us <= self.latest_us:
+            return None
         if instant_us < 0:
             return (
                 f"time out of range: {shown} is before {_iso(TIME_FLOOR)}, the earliest time the "
