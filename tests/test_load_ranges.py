@@ -52,17 +52,23 @@ def assert_reasons(got: dict, expected: dict[tuple[str, str], tuple[str, list[st
             assert word in got[key][1], (key, word, got[key][1])
 
 
-def assert_rerun_changes_nothing(conn: Connection, vendor: str, path: Path, tables: list[str]) -> None:
+def assert_rerun_changes_nothing(conn: Connection, vendor: str, path: Path, tables: list[str], first) -> None:
+    """The load log counted the first load as its report did; loading the same files again (plainly, then
+    with --full-refresh) changes no table and no quarantine row."""
     counts = [scalar(conn, f"select count(*) from raw_{vendor}.{t}") for t in [*tables, "quarantine"]]
     again = load(vendor, path, conn)
     assert again.read == 0 and all(f.unchanged for f in again.files)
+    assert [scalar(conn, f"select count(*) from raw_{vendor}.{t}") for t in [*tables, "quarantine"]] == counts
+    full = load(vendor, path, conn, full_refresh=True)
+    assert (full.read, full.loaded, full.quarantined) == (first.read, first.loaded, first.quarantined)
     assert [scalar(conn, f"select count(*) from raw_{vendor}.{t}") for t in [*tables, "quarantine"]] == counts
     log = rows(
         conn,
         f"select read, loaded, quarantined from raw_{vendor}._gridhouse_loads "
         "where status = 'finished' order by loaded_at",
     )
-    assert log[-1] == (0, 0, 0)
+    first_counts = (first.read, first.loaded, first.quarantined)
+    assert log == [first_counts, (0, 0, 0), first_counts]
 
 
 def test_battery_points_out_of_range_are_quarantined_one_by_one(fresh_db, tmp_path: Path):
@@ -125,7 +131,7 @@ def test_battery_points_out_of_range_are_quarantined_one_by_one(fresh_db, tmp_pa
     }
     held = rows(fresh_db, "select series_name, epoch_ms, value from raw_batteries.telemetry")
     assert set(held) == good and len(held) == len(good)
-    assert_rerun_changes_nothing(fresh_db, "batteries", root, ["telemetry", "assets"])
+    assert_rerun_changes_nothing(fresh_db, "batteries", root, ["telemetry", "assets"], report)
 
 
 def meter_stamp(i: int) -> str:
@@ -170,7 +176,7 @@ def test_meter_readings_out_of_range_are_quarantined_and_net_keeps_its_sign(fres
         ("m2", exp, meter_stamp(0), 0.0),
         ("m3", net, meter_stamp(0), -0.75),
     ]
-    assert_rerun_changes_nothing(fresh_db, "meters", tmp_path / "meters", ["readings"])
+    assert_rerun_changes_nothing(fresh_db, "meters", tmp_path / "meters", ["readings"], report)
 
 
 def test_device_readings_and_circuit_power_out_of_range(fresh_db, tmp_path: Path):
@@ -214,7 +220,7 @@ def test_device_readings_and_circuit_power_out_of_range(fresh_db, tmp_path: Path
         ("bat1", -1200.0, -300.0, 55.0),
         ("pv1", 2600.0, 650.0, None),
     ]
-    assert_rerun_changes_nothing(fresh_db, "devices", devices, ["readings"])
+    assert_rerun_changes_nothing(fresh_db, "devices", devices, ["readings"], report)
 
     samples = [
         {"duid": "S1", "circuit_number": 1, "timestamp": "2024-04-01T00:00:00Z", "power_watts": 350},
