@@ -45,8 +45,12 @@ def test_daily_energy_within_half_a_percent_and_efc_within_two(battery_sim: SimW
 def test_counter_reset_does_not_lose_or_invent_energy(battery_sim: SimWarehouse):
     resets = [a for a in battery_sim.truth("battery_alerts") if a["kind"] == "counter_reset"]
     assert resets, "the simulated fleet should contain a counter reset"
-    got = rows(battery_sim.conn, "select sum(n_counter_resets) from marts.fct_battery_daily")
-    assert got[0][0] == len(resets)
+    got = rows(
+        battery_sim.conn,
+        "select sum(n_steps_reset), sum(n_steps_spike), sum(n_steps_rollback) from marts.fct_battery_daily",
+    )
+    # One reset per injected reset, and no clean step taken for a glitch.
+    assert got[0] == (len(resets), 0, 0)
 
 
 def test_soh_within_two_points_after_thirty_efc(battery_sim: SimWarehouse):
@@ -78,6 +82,24 @@ def test_every_low_soc_episode_found_with_its_start_and_no_other(battery_sim: Si
     assert got == truth
 
 
+def test_every_over_temperature_episode_found_with_its_start_and_end(battery_sim: SimWarehouse):
+    # The simulator's episodes are runs above 45 °C; with 2-point hysteresis each is one episode whose
+    # first and last hot points are the run's (precision and recall 1.0, and the times exact).
+    truth = {
+        (a["device_id"], _ts(a["start_utc"]), _ts(a["end_utc"]))
+        for a in battery_sim.truth("battery_alerts")
+        if a["kind"] == "over_temperature"
+    }
+    assert truth, "the simulated fleet should contain an over-temperature episode"
+    got = set(
+        rows(
+            battery_sim.conn,
+            "select asset_id, started_at, last_hot_at from marts.fct_battery_over_temperature_episodes",
+        )
+    )
+    assert got == truth
+
+
 def test_low_soc_alert_only_for_episodes_still_open(battery_sim: SimWarehouse):
     last = {
         a["device_id"]: _ts(a["last_reading_utc"])
@@ -94,12 +116,29 @@ def test_low_soc_alert_only_for_episodes_still_open(battery_sim: SimWarehouse):
 
 
 def test_no_soc_alert_names_exactly_the_assets_without_soc(battery_sim: SimWarehouse):
-    expected = {a["device_id"] for a in battery_sim.truth("battery_assets") if a["reports_soc"] == "false"}
-    # An asset whose file could not be read has no telemetry at all: it reports no SoC either.
-    broken = {a["device_id"] for a in battery_sim.truth("battery_assets") if a["telemetry_file"] != "ok"}
+    # An asset whose telemetry file could not be read is not "without SoC": battery_feed_unreadable has it.
+    expected = {
+        a["device_id"]
+        for a in battery_sim.truth("battery_assets")
+        if a["reports_soc"] == "false" and a["telemetry_file"] == "ok"
+    }
     got = rows(battery_sim.conn, "select asset_id, message from alerts.battery_no_soc")
-    assert expected and {a for a, _ in got} == expected | broken
+    assert expected and {a for a, _ in got} == expected
     assert all("no SoC reported" in message for _, message in got)
+
+
+def test_feed_unreadable_alert_names_each_unreadable_file_and_why(battery_sim: SimWarehouse):
+    broken = {
+        a["device_id"]: a["telemetry_file"]
+        for a in battery_sim.truth("battery_assets")
+        if a["telemetry_file"] != "ok"
+    }
+    got = dict(rows(battery_sim.conn, "select asset_id, message from alerts.battery_feed_unreadable"))
+    assert broken and set(got) == set(broken)
+    # the simulator breaks a file by cutting it short or by serving an HTML error page instead of JSON
+    words = {"truncated": "truncated JSON", "not_json": "not valid JSON"}
+    for asset_id, how in broken.items():
+        assert f"telemetry/{asset_id}.json could not be read ({words[how]}" in got[asset_id]
 
 
 def test_vendor_warning_alert_names_every_asset_not_ok(battery_sim: SimWarehouse):
@@ -131,6 +170,6 @@ def test_alert_views_share_one_column_contract(battery_sim: SimWarehouse):
         "from information_schema.columns where table_schema = 'alerts' and table_name like 'battery_%%' "
         "group by table_name",
     )
-    assert len(shapes) == 4
+    assert len(shapes) == 6
     assert len({shape for _, shape in shapes}) == 1
     assert shapes[0][1].startswith("alert_id text, asset_id text, description text, severity text")

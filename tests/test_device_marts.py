@@ -133,6 +133,9 @@ def test_fleet_energy_now_is_the_latest_reading_per_device(warehouse, fleet):
         for d, r in latest.items()
         if datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")) >= as_of_t - timedelta(minutes=15)
     }
+    # "Now" is the clock (simulated data lies in the past): replay the moment of the newest reading.
+    replay = json.dumps({"reference_time": as_of})
+    assert run_dbt(warehouse, ["run", "--select", "fleet_energy_now", "--vars", replay], quiet=True).success
     fleet_row = rows(
         warehouse,
         "select as_of, devices, devices_stale, production_w, consumption_w, net_w "

@@ -10,8 +10,9 @@ from ingest.pipeline import load
 pytestmark = requires_fixtures
 
 
-# Staleness is measured against the wall clock: its age grows between two runs by design.
-CLOCK_DEPENDENT = {"alerts.battery_stale": {"value", "message"}}
+# Staleness is measured against the wall clock: its age grows between two runs by design, and every
+# alert view and fleet_energy_now show the clock they were read at (checked_at, as_of).
+CLOCK_DEPENDENT = {"alerts.battery_stale": {"value", "message"}, "marts.fleet_energy_now": {"as_of"}}
 
 
 def _fingerprint(conn) -> dict[str, tuple]:
@@ -26,7 +27,7 @@ def _fingerprint(conn) -> dict[str, tuple]:
         if table.startswith(("_dlt", "_gridhouse")):  # dlt's and our own load logs: a row per run, by design
             continue
         volatile = {"_loaded_at", "_dlt_load_id", "loaded_at", "dbt_updated_at", "last_refreshed_at"}
-        volatile |= CLOCK_DEPENDENT.get(f"{schema}.{table}", set())
+        volatile |= {"checked_at"} | CLOCK_DEPENDENT.get(f"{schema}.{table}", set())
         columns = [
             c
             for (c,) in rows(

@@ -1,7 +1,8 @@
 {#
-    The consumer roles, granted at the end of every dbt run/build (on-run-end):
-      alerting   may read the polled views in schema `alerts` and nothing else;
-      bi_reader  may read the tables and views in schema `marts` and nothing else.
+    The consumer roles, made at the start of every dbt run/build (on-run-start, so each model's `grants:`
+    config can name them in its own transaction) and granted again at the end (on-run-end):
+      alerting   may read the polled views in schema `alerts` and what the checks found (`data_quality`);
+      bi_reader  may read the tables and views in schema `marts` and `data_quality`.
     Neither may read raw_*, staging, intermediate or snapshots.
 
     With GRIDHOUSE_TENANT set the database is that tenant's (one database per tenant): its readers are
@@ -19,7 +20,7 @@
 {% macro reader_roles() %}
     {%- set tenant = env_var('GRIDHOUSE_TENANT', '') -%}
     {%- set suffix = '_' ~ modules.re.sub('[^a-z0-9_]', '_', tenant | lower) if tenant else '' -%}
-    {%- set roles = {'alerting' ~ suffix: 'alerts', 'bi_reader' ~ suffix: 'marts'} -%}
+    {%- set roles = {'alerting' ~ suffix: ['alerts', 'data_quality'], 'bi_reader' ~ suffix: ['marts', 'data_quality']} -%}
     {%- if tenant %}
 do $tenant_database$
 begin
@@ -42,7 +43,7 @@ begin
 end
 $tenant_database$;
     {%- endif %}
-    {%- for role, schema in roles.items() %}
+    {%- for role, schemas in roles.items() %}
 do $reader_roles$
 begin
     if not exists (select 1 from pg_roles where rolname = '{{ role }}') then
@@ -57,10 +58,12 @@ begin
         execute format('grant connect on database %I to {{ role }}', current_database());
     end if;
     {%- endif %}
+    {%- for schema in schemas %}
     if exists (select 1 from pg_namespace where nspname = '{{ schema }}') then
         grant usage on schema {{ schema }} to {{ role }};
         grant select on all tables in schema {{ schema }} to {{ role }};
     end if;
+    {%- endfor %}
 end
 $reader_roles$;
     {%- endfor %}

@@ -5,12 +5,14 @@
     materialization (build a new view, swap it in, drop the old one with cascade). Replacing in place keeps the view's
     identity, so the views built on it (fct_home_energy_summary over fct_home_energy_daily, the
     intermediate views over staging) are never dropped while a build runs, nor for good after
-    `dbt build --select` of the view alone.
+    `dbt build --select` of the view alone, and so are its grants. The same under --full-refresh.
 #}
 {%- materialization view_in_place, adapter='postgres' -%}
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set target_relation = this.incorporate(type='view') -%}
-    {%- if existing_relation is none or not existing_relation.is_view or should_full_refresh()
+    {#- --full-refresh too: a view holds no rows, so replacing it in place is a full refresh, and a swap
+        would drop the views over it and leave readers without it until the build recreates them. -#}
+    {%- if existing_relation is none or not existing_relation.is_view
         or not view_columns_kept(existing_relation, sql) -%}
         {{- return(dbt.materialization_view_default()) -}}
     {%- endif -%}

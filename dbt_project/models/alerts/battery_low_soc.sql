@@ -76,7 +76,8 @@ final as (
             round(open_episodes.soc_pct::numeric, 1),
             {{ var('battery_low_soc_pct') }},
             to_char(open_episodes.started_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
-        ) as message
+        ) as message,
+        {{ reference_time() }} as checked_at
     from open_episodes
     inner join batteries
         on open_episodes.asset_id = batteries.asset_id

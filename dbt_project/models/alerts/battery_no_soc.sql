@@ -22,9 +22,11 @@ final as (
             '%s: no SoC reported (no StateOfChargePercentage series among its %s series)',
             asset_name,
             n_series
-        ) as message
+        ) as message,
+        {{ reference_time() }} as checked_at
     from batteries
-    where not has_soc
+    -- An asset with no series at all sent nothing readable: alerts.battery_feed_unreadable says so.
+    where not has_soc and n_series > 0
 
 )
 

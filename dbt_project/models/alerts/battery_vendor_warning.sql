@@ -25,7 +25,8 @@ final as (
             asset_name,
             vendor_state,
             to_char(vendor_not_ok_since at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
-        ) as message
+        ) as message,
+        {{ reference_time() }} as checked_at
     from batteries
     where vendor_state <> 'Ok'
 

@@ -2,10 +2,11 @@
     The energy summary across all connected devices right now (seed 003's first question), from the
     latest reading of each device (int_devices__latest_state: one row per device, so the cost does not
     grow with history). One row per home (scope = home) and one for the whole fleet (scope = fleet,
-    home_id null). as_of is the newest reading in the fleet; a device whose latest reading is more than
-    var('device_stale_after_minutes') older is stale: counted in devices_stale and left out of the power
-    and storage figures. Power: production_w = sum of positive power, consumption_w = sum of negative
-    power as a positive number, net_w = production - consumption. Storage: capacity-weighted state of
+    home_id null). as_of is now: the clock when the view is read (or var('reference_time')); a device
+    whose latest reading is more than var('device_stale_after_minutes') older, or dated later than as_of
+    plus var('future_tolerance_minutes') (a clock set wrong), is stale: counted in devices_stale and left
+    out of the power and storage figures. One device's clock never moves another's staleness. Power:
+    production_w = sum of positive power, consumption_w = sum of negative power as a positive number, net_w = production - consumption. Storage: capacity-weighted state of
     charge of the batteries (battery_storage_pct), of the EVs (ev_charge_pct) and of both (storage_pct).
 -#}
 {{ config(materialized='view_in_place') }}
@@ -26,8 +27,9 @@ devices as (
 
 clock as (
 
-    select max(measured_at) as as_of
-    from latest
+    select
+        {{ reference_time() }} as as_of,
+        {{ future_limit() }} as future_limit
 
 ),
 
@@ -43,7 +45,10 @@ states as (
         latest.charge_pct,
         latest.device_id is not null
         and latest.measured_at
-        >= clock.as_of - interval '{{ var("device_stale_after_minutes", 15) }} minutes' as is_fresh
+        >= clock.as_of - interval '{{ var("device_stale_after_minutes", 15) }} minutes'
+        and latest.measured_at <= clock.future_limit as is_fresh,
+        -- a reading dated in the future says nothing about now
+        case when latest.measured_at <= clock.future_limit then latest.measured_at end as plausible_reading_at
     from devices
     cross join clock
     left join latest
@@ -59,7 +64,7 @@ rollup as (
         count(*) as devices,
         count(*) filter (where is_fresh) as devices_reporting,
         count(*) filter (where not is_fresh) as devices_stale,
-        max(measured_at) as last_reading_at,
+        max(plausible_reading_at) as last_reading_at,
         coalesce(sum(greatest(power_w, 0)) filter (where is_fresh), 0) as production_w,
         coalesce(
             sum(case when power_w < 0 then -power_w else 0.0 end) filter (where is_fresh), 0
