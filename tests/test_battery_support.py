@@ -17,7 +17,8 @@ from ingest.db import Connection
 
 SIM_SEED = 5
 SIM_KNOBS = {"families": "batteries", "batteries": 10, "days": 3}
-BATTERY_SELECT = ["--select", "source:batteries+"]
+# The battery models and the seed of datasheet figures they read (battery_specs).
+BATTERY_SELECT = ["--select", "source:batteries+", "battery_specs"]
 
 
 @dataclass(frozen=True)

@@ -6,30 +6,42 @@ telemetry as (
 
 ),
 
+limits as (
+
+    select * from {{ ref('int_batteries__counter_limits') }}
+
+),
+
 counters as (
 
+    -- Every kWh counter point with the maximum power that can move the counter on its day.
     select
-        asset_id,
-        metric,
-        quantity,
-        measured_at,
-        value as counter_kwh
+        telemetry.asset_id,
+        telemetry.metric,
+        telemetry.quantity,
+        telemetry.measured_at,
+        telemetry.value as counter_kwh,
+        limits.max_power_kw
     from telemetry
-    where unit = 'kWh'
+    inner join limits
+        on
+            telemetry.asset_id = limits.asset_id
+            and telemetry.metric = limits.metric
+            and (telemetry.measured_at at time zone 'UTC')::date = limits.day_utc
+    where telemetry.unit = 'kWh'
 
 ),
 
 final as (
 
-    select
-        asset_id,
-        metric,
-        quantity,
-        measured_at,
-        counter_kwh,
-        {{ counter_delta('counter_kwh', ['asset_id', 'metric'], 'measured_at') }} as delta_kwh,
-        {{ counter_is_reset('counter_kwh', ['asset_id', 'metric'], 'measured_at') }} as is_reset
-    from counters
+    {{ counter_steps(
+        'counters',
+        ['asset_id', 'metric', 'quantity', 'measured_at', 'counter_kwh', 'max_power_kw'],
+        'counter_kwh',
+        ['asset_id', 'metric'],
+        'measured_at',
+        'max_power_kw',
+    ) }}
 
 )
 

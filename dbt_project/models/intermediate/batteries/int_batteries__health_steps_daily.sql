@@ -1,8 +1,9 @@
 {#-
     The capacity fit's sums per battery and UTC day (fct_battery_health): over the day's SoC steps, the
     SoC change (z) and the energy charged (x) and discharged (y) over the same interval, as n, sum(efc),
-    sum(x^2), sum(y^2), sum(xy), sum(xz), sum(yz). Incremental like fct_battery_daily: per battery, the days the loads it has not taken in touched
-    and the day after (macro battery_day_ranges), reading the day before for each day's first step.
+    sum(x^2), sum(y^2), sum(xy), sum(xz), sum(yz). Only steps whose two counter steps are plausible
+    (labelled normal or gap by the counter rule, macro counter_steps) count. Incremental like
+    fct_battery_daily (macro battery_day_ranges).
 -#}
 {{
     config(
@@ -65,31 +66,83 @@ instants as (
 
 ),
 
+limits as (
+
+    select * from {{ ref('int_batteries__counter_limits') }}
+
+),
+
 complete_instants as (
 
-    select *
+    -- With the maximum power that can move each counter on the instant's day.
+    select
+        instants.asset_id,
+        instants.measured_at,
+        instants.soc_pct,
+        instants.charged_counter_kwh,
+        instants.discharged_counter_kwh,
+        charged_limits.max_power_kw as charged_max_power_kw,
+        discharged_limits.max_power_kw as discharged_max_power_kw
     from instants
+    inner join limits as charged_limits
+        on
+            instants.asset_id = charged_limits.asset_id
+            and charged_limits.quantity = 'BatteryImport'
+            and (instants.measured_at at time zone 'UTC')::date = charged_limits.day_utc
+    inner join limits as discharged_limits
+        on
+            instants.asset_id = discharged_limits.asset_id
+            and discharged_limits.quantity = 'BatteryExport'
+            and (instants.measured_at at time zone 'UTC')::date = discharged_limits.day_utc
     where
-        soc_pct is not null
-        and charged_counter_kwh is not null
-        and discharged_counter_kwh is not null
+        instants.soc_pct is not null
+        and instants.charged_counter_kwh is not null
+        and instants.discharged_counter_kwh is not null
+
+),
+
+-- Both counters labelled, one pass each, the second over the first one's result (no self-join).
+charged_steps as (
+
+    {{ counter_steps(
+        'complete_instants',
+        ['asset_id', 'measured_at', 'soc_pct', 'discharged_counter_kwh', 'discharged_max_power_kw'],
+        'charged_counter_kwh',
+        ['asset_id'],
+        'measured_at',
+        'charged_max_power_kw',
+        prefix='charged_',
+    ) }}
+
+),
+
+labelled_steps as (
+
+    {{ counter_steps(
+        'charged_steps',
+        ['asset_id', 'measured_at', 'soc_pct', 'charged_step_label', 'charged_energy_kwh'],
+        'discharged_counter_kwh',
+        ['asset_id'],
+        'measured_at',
+        'discharged_max_power_kw',
+        prefix='discharged_',
+    ) }}
 
 ),
 
 steps as (
 
     -- One step per instant: the SoC change since the previous instant (z) and the energy charged (x) and
-    -- discharged (y) over the same interval (counter_delta: a reset step is the new value, so skip those).
+    -- discharged (y) over the same interval.
     select
         asset_id,
         (measured_at at time zone 'UTC')::date as day_utc,
         soc_pct - lag(soc_pct) over by_asset as soc_delta_pct,
         abs(soc_pct - lag(soc_pct) over by_asset) / 200.0 as efc,
-        {{ counter_delta('charged_counter_kwh', ['asset_id'], 'measured_at') }} as charged_kwh,
-        {{ counter_delta('discharged_counter_kwh', ['asset_id'], 'measured_at') }} as discharged_kwh,
-        {{ counter_is_reset('charged_counter_kwh', ['asset_id'], 'measured_at') }}
-        or {{ counter_is_reset('discharged_counter_kwh', ['asset_id'], 'measured_at') }} as is_reset
-    from complete_instants
+        charged_energy_kwh as charged_kwh,
+        discharged_energy_kwh as discharged_kwh,
+        charged_step_label in ('normal', 'gap') and discharged_step_label in ('normal', 'gap') as is_plausible
+    from labelled_steps
     window by_asset as (partition by asset_id order by measured_at)
 
 ),
@@ -100,7 +153,7 @@ usable_steps as (
     from steps
     where
         soc_delta_pct is not null
-        and not is_reset
+        and is_plausible
 
 ),
 

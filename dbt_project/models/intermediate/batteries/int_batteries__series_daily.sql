@@ -1,9 +1,11 @@
 {#-
-    One row per battery series and UTC day: points, first and last point and the last value. The small
-    table dim_battery_series and fct_battery_daily read instead of the history. Incremental: per battery,
+    One row per battery series and UTC day: points, first and last point, the last value and the largest
+    power reading. The small table dim_battery_series, fct_battery_daily and the counter rule's power
+    limits (int_batteries__counter_limits) read instead of the history. Incremental: per battery,
     recomputes every UTC day from the first to the last point of the loads it has not taken in (macro
     touched_ranges over the storage's loaded_at).
 -#}
+{%- set ceiling_w = var('battery_default_max_power_kw') * 1000 * (1 + var('plausible_power_margin')) -%}
 {{
     config(
         materialized='incremental',
@@ -49,6 +51,10 @@ summarised as (
         count(*) as n_points,
         min(measured_at) as first_measured_at,
         max(measured_at) as last_measured_at,
+        -- The day's largest plausible power reading (W series, within the ceiling of a site without specs,
+        -- as int_batteries__power_points): the counter rule's observed maximum power
+        -- (int_batteries__counter_limits). NaN and infinity lie beyond the ceiling.
+        max(abs(value)) filter (where unit = 'W' and abs(value) <= {{ ceiling_w }}) as max_power_w,
         max(range_loaded_at) as loaded_at
     from telemetry
     group by asset_id, metric, (measured_at at time zone 'UTC')::date
@@ -78,6 +84,7 @@ final as (
         summarised.first_measured_at,
         summarised.last_measured_at,
         latest.last_value,
+        summarised.max_power_w,
         summarised.loaded_at
     from summarised
     inner join latest

@@ -1,7 +1,8 @@
 {#-
-    Incremental: per battery, a run recomputes the UTC days that the loads it has not taken in touched and
-    the day after (macro battery_day_ranges), reading the points of those days and of the day before (the
-    counter step and SoC change into a day's first point come from the previous point).
+    Incremental: per battery, a run recomputes the UTC days around the points of the loads it has not taken
+    in (macro battery_day_ranges), reading each series from its third point before those days to its first
+    point after them (the counter rule labels the step into a point from the two points before it and the
+    one after it, macro counter_steps).
 -#}
 {%- set expected_points_per_series = 86400 // var('battery_expected_interval_seconds') -%}
 {{
@@ -59,20 +60,49 @@ telemetry as (
         on
             points.asset_id = series.asset_id
             and points.metric = series.metric
-    where points.unit = 'kWh' or (series.quantity = 'StateOfCharge' and points.unit = '%')
+    where
+        (series.quantity in ('BatteryImport', 'BatteryExport') and points.unit = 'kWh')
+        or (series.quantity = 'StateOfCharge' and points.unit = '%')
 
 ),
 
+limits as (
+
+    select * from {{ ref('int_batteries__counter_limits') }}
+
+),
+
+counter_readings as (
+
+    -- The battery counters' points with the maximum power that can move them on their day.
+    select
+        telemetry.asset_id,
+        telemetry.metric,
+        telemetry.quantity,
+        telemetry.measured_at,
+        telemetry.value,
+        limits.max_power_kw
+    from telemetry
+    inner join limits
+        on
+            telemetry.asset_id = limits.asset_id
+            and telemetry.metric = limits.metric
+            and (telemetry.measured_at at time zone 'UTC')::date = limits.day_utc
+    where telemetry.unit = 'kWh'
+
+),
+
+-- Each step labelled, with its plausible energy (docs/domain.md, "Cumulative counters").
 counter_points as (
 
-    select
-        asset_id,
-        quantity,
-        measured_at,
-        {{ counter_delta('value', ['asset_id', 'metric'], 'measured_at') }} as delta_kwh,
-        {{ counter_is_reset('value', ['asset_id', 'metric'], 'measured_at') }} as is_reset
-    from telemetry
-    where unit = 'kWh'
+    {{ counter_steps(
+        'counter_readings',
+        ['asset_id', 'metric', 'quantity', 'measured_at'],
+        'value',
+        ['asset_id', 'metric'],
+        'measured_at',
+        'max_power_kw',
+    ) }}
 
 ),
 
@@ -120,9 +150,13 @@ energy_per_day as (
     select
         asset_id,
         (measured_at at time zone 'UTC')::date as day_utc,
-        sum(delta_kwh) filter (where quantity = 'BatteryImport') as energy_charged_kwh,
-        sum(delta_kwh) filter (where quantity = 'BatteryExport') as energy_discharged_kwh,
-        count(*) filter (where is_reset) as n_counter_resets
+        sum(energy_kwh) filter (where quantity = 'BatteryImport') as energy_charged_kwh,
+        sum(energy_kwh) filter (where quantity = 'BatteryExport') as energy_discharged_kwh,
+        count(*) filter (where step_label = 'normal') as n_steps_normal,
+        count(*) filter (where step_label = 'gap') as n_steps_gap,
+        count(*) filter (where step_label = 'spike') as n_steps_spike,
+        count(*) filter (where step_label = 'reset') as n_steps_reset,
+        count(*) filter (where step_label = 'rollback') as n_steps_rollback
     from counter_points
     group by asset_id, (measured_at at time zone 'UTC')::date
 
@@ -169,7 +203,11 @@ final as (
         points_per_day.day_utc,
         energy_per_day.energy_charged_kwh,
         energy_per_day.energy_discharged_kwh,
-        coalesce(energy_per_day.n_counter_resets, 0) as n_counter_resets,
+        coalesce(energy_per_day.n_steps_normal, 0) as n_steps_normal,
+        coalesce(energy_per_day.n_steps_gap, 0) as n_steps_gap,
+        coalesce(energy_per_day.n_steps_spike, 0) as n_steps_spike,
+        coalesce(energy_per_day.n_steps_reset, 0) as n_steps_reset,
+        coalesce(energy_per_day.n_steps_rollback, 0) as n_steps_rollback,
         soc_per_day.efc,
         soc_per_day.soc_min_pct,
         soc_per_day.soc_max_pct,

@@ -1,4 +1,3 @@
-{%- set nominal = var('battery_nominal_capacity_kwh') or {} -%}
 {%- set window_days = var('battery_health_window_days') -%}
 
 with
@@ -12,23 +11,13 @@ daily_sums as (
 
 nominal_capacity as (
 
-    -- The nominal (datasheet) capacity per asset: the vendor does not publish it (var, docs/batteries.md).
-    {%- if nominal %}
-        select
-            nominal.asset_id,
-            nominal.nominal_capacity_kwh
-        from (
-            values
-            {%- for asset_id, kwh in nominal.items() %}
-                ('{{ asset_id }}', {{ kwh }}::double precision){{ ',' if not loop.last }}
-            {%- endfor %}
-        ) as nominal (asset_id, nominal_capacity_kwh)
-    {%- else %}
-        select
-            null::text as asset_id,
-            null::double precision as nominal_capacity_kwh
-        where false
-    {%- endif %}
+    -- The nominal (datasheet) capacity per asset: the vendor does not publish it (var
+    -- battery_nominal_capacity_kwh, else seed battery_specs, resolved by int_batteries__specs).
+    select
+        asset_id,
+        nominal_capacity_kwh
+    from {{ ref('int_batteries__specs') }}
+    where nominal_capacity_kwh is not null
 
 ),
 
