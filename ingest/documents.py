@@ -17,6 +17,7 @@ A UTF-8 byte order mark at the start of a file is not part of any record: it is 
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import json
 import math
@@ -33,16 +34,42 @@ from ingest.quarantine import Flawed, JsonPath, Rejects
 BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(frozen=True)
 class Document:
-    """One vendor response: its name (recorded as `_source_file`) and its bytes."""
+    """One vendor response: its name (recorded as `_source_file`) and its bytes. A file's bytes are read
+    only when asked for (`content`): its digest is hashed in pieces and a big telemetry file is streamed
+    (ingest/streaming.py), so neither needs the whole file in memory."""
 
-    name: str
-    content: bytes
+    def __init__(self, name: str, content: bytes | None = None, path: Path | None = None) -> None:
+        assert content is not None or path is not None, name
+        self.name, self.path, self._content = name, path, content
 
     @property
+    def content(self) -> bytes:
+        if self._content is None:
+            assert self.path is not None
+            self._content = self.path.read_bytes()
+        return self._content
+
+    @property
+    def size(self) -> int:
+        return (
+            len(self._content) if self._content is not None or self.path is None else self.path.stat().st_size
+        )
+
+    @functools.cached_property
     def digest(self) -> str:
-        return hashlib.sha1(self.content).hexdigest()
+        if self._content is not None or self.path is None:
+            return hashlib.sha1(self.content).hexdigest()
+        with self.path.open("rb") as f:
+            return hashlib.file_digest(f, "sha1").hexdigest()
+
+    def head(self) -> bytes:
+        """The first SNIFF_BYTES, enough to tell the kind of file (other_kind)."""
+        return (
+            self.content[:SNIFF_BYTES]
+            if self._content is not None or self.path is None
+            else head_of(self.path)
+        )
 
     @property
     def stem(self) -> str:
@@ -63,7 +90,7 @@ class FileInput:
     name: str
 
     def read(self, cursors: object = None) -> Document:
-        return Document(name=self.name, content=self.path.read_bytes())
+        return Document(self.name, path=self.path)
 
 
 @dataclass(frozen=True)

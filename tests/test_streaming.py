@@ -245,3 +245,68 @@ def test_the_bytes_of_any_point_or_series_are_found_as_in_the_whole_document(pre
     for chunk_bytes in CHUNK_SIZES:
         with open_telemetry(text, chunk_bytes=chunk_bytes) as stream:
             assert stream.locate(paths) == expected, chunk_bytes
+
+
+def _parse_telemetry(path: Path, streamed_from: int | None, piece_bytes: int = 64) -> tuple[Any, ...]:
+    """parse_telemetry's rows, rejects and counts for one file, streamed (files of `streamed_from`
+    bytes or more, in pieces of about `piece_bytes`) or parsed whole (None)."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from ingest.documents import FileInput, locate
+    from ingest.quarantine import Rejects
+    from ingest.sources import batteries
+
+    doc = FileInput(path, "telemetry/dev-1.json").read()
+    rejects = Rejects(doc.name)
+    old = batteries.STREAM_BYTES, batteries.STREAM_PIECE_BYTES
+    batteries.STREAM_BYTES = streamed_from if streamed_from is not None else 1 << 62
+    batteries.STREAM_PIECE_BYTES = piece_bytes
+    try:
+        parsed = batteries.parse_telemetry(doc, rejects, datetime(2024, 6, 1, tzinfo=UTC))
+        assert isinstance(parsed.tables, list) == (streamed_from is None)  # streamed: an iterator
+        tables = list(parsed.tables)  # counts are final once the tables are read
+        if paths := rejects.unlocated():  # as walk() does after a whole parse
+            rejects.locate(locate(doc.content, paths))
+    finally:
+        batteries.STREAM_BYTES, batteries.STREAM_PIECE_BYTES = old
+    rows = pa.concat_tables([r.table for r in tables]).select(["series_name", "epoch_ms", "value"])
+    got = sorted(zip(*(rows.column(c).to_pylist() for c in rows.column_names), strict=True))
+    quarantined = sorted((r["position"], r["field"], r["reason"], r["raw"]) for r in rejects.rows)
+    return got, quarantined, parsed.read, parsed.loaded
+
+
+def test_a_telemetry_file_streamed_loads_and_quarantines_what_the_whole_parse_does(tmp_path):
+    t0 = 1_714_000_000_000
+    kwh = [[t0 + 60_000 * i, 100.0 + i] for i in range(40)]
+    kwh[25] = [t0 + 60_000 * 3, 999.0]  # a time the same series had three points before
+    soc = [[t0 + 60_000 * i, 50.0] for i in range(30)]
+    soc[4], soc[17] = [t0 + 60_000 * 4, 140], [t0 + 60_000 * 17, "n/a"]  # out of range, not a number
+    later = [[t0 + 60_000 * i, 1.0] for i in range(38, 45)]  # the name again: 38, 39 are repeats
+    doc = {
+        "series": [
+            {"name": "BatteryExportKwh", "data": kwh},
+            {"name": "StateOfChargePercentage", "data": soc},
+            {"name": "InverterFrequencyHz", "data": [[t0, 50.0], [t0 + 60_000, 50.1]]},
+            {"name": "BatteryExportKwh", "data": later},
+            {"name": "BatteryPowerW", "data": [[t0 + 60_000 * i, -5.0 * i] for i in range(50, 0, -1)]},
+        ]
+    }
+    path = tmp_path / "dev-1.json"
+    path.write_bytes(orjson.dumps(doc))
+    whole = _parse_telemetry(path, None)
+    rows, quarantined, read, loaded = whole
+    assert (read, loaded) == (40 + 30 + 2 + 7 + 50, 39 + 28 + 5 + 50)
+    assert [q[:2] for q in quarantined] == [
+        ("series[0].data[25]", "epoch_ms"),
+        ("series[1].data[17]", "value"),
+        ("series[1].data[4]", "value"),
+        ("series[2].data[0]", "name"),
+        ("series[2].data[1]", "name"),
+        ("series[3].data[0]", "epoch_ms"),
+        ("series[3].data[1]", "epoch_ms"),
+    ]
+    assert quarantined[2][3] == b"[1714000240000,140]"
+    for piece_bytes in (1, 64, 1 << 20):  # every point a piece; a few points; the whole array
+        assert _parse_telemetry(path, 0, piece_bytes) == whole, piece_bytes

@@ -125,9 +125,10 @@ class Rows:
 
 @dataclass
 class Parsed:
-    """The outcome of parsing one document: rows to load and the record counts."""
+    """The outcome of parsing one document: rows to load and the record counts. `tables` may be an
+    iterator that counts as it goes (a streamed document): read the counts after it is exhausted."""
 
-    tables: list[Rows] = field(default_factory=list)
+    tables: list[Rows] | Iterator[Rows] = field(default_factory=list)
     read: int = 0
     loaded: int = 0
 
@@ -186,7 +187,7 @@ def walk(
             started = time.perf_counter()
             stamp = loaded_at or datetime.now(UTC)
             rejects = Rejects(doc.name)
-            found = other_kind(doc.content, planned.kind) if planned.kind else None
+            found = other_kind(doc.head(), planned.kind) if planned.kind else None
             if found is not None:
                 assert planned.kind is not None
                 rejects.add("$", None, wrong_kind(found, planned.kind), doc.content)
@@ -194,12 +195,8 @@ def walk(
             else:
                 with gc_paused():
                     parsed = planned.parse(doc, rejects, stamp)
-                if paths := rejects.unlocated():  # the bad records' bytes as read, not as parsed
-                    rejects.locate(locate(doc.content, paths))
             report.parse_seconds = time.perf_counter() - started
-            report.read, report.quarantined = parsed.read, len(rejects)
-            report.loaded = parsed.loaded
-            for rows in parsed.tables:
+            for rows in parsed.tables:  # a streamed document's tables come one piece at a time
                 if rows.spec.strategy == "append-new":
                     started = time.perf_counter()
                     parts = _split(rows, memory, trust=not full_refresh)
@@ -209,6 +206,10 @@ def walk(
                     yield from batches.add(rows.spec, parts.late, late=True)
                 elif rows.table.num_rows:
                     yield rows.spec.item(rows.table)
+            if paths := rejects.unlocated():  # the bad records' bytes as read, not as parsed
+                rejects.locate(locate(doc.content, paths))
+            report.read, report.quarantined = parsed.read, len(rejects)
+            report.loaded = parsed.loaded
             if len(rejects):
                 yield QUARANTINE.item(rejects.table(stamp))
             if report.read:  # a file that gave nothing (e.g. only another tenant's meters) leaves no trace

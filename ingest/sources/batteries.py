@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from ingest.sources.base import (
 )
 from ingest.sources.marks import SeriesCodes, series_name
 from ingest.sources.ranges import MAX_MAGNITUDE, Range, TimeWindow, battery_range, future_tolerance
-from ingest.streaming import columns
+from ingest.streaming import CHUNK_BYTES, NotStreamable, StreamedTelemetry, columns, open_telemetry
 
 # The unit lives only in the series name: <Quantity><Suffix>[-<meter point>]. The suffix table is the
 # dbt seed series_units.csv (a dbt test keeps the SQL decoder equal to it): one table for both.
@@ -140,57 +141,144 @@ def parse_assets(
     return parsed
 
 
+STREAM_BYTES = 32 << 20  # telemetry files from this size are read as a stream (bounded memory)
+STREAM_PIECE_BYTES = CHUNK_BYTES  # JSON per piece of points when streamed
+
+
 def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Parsed:
     """Every point whose value and time are plausible (ingest/sources/ranges.py) loads; each other point
-    is quarantined with its reason."""
-    window = TimeWindow.at(loaded_at)
+    is quarantined with its reason. A big file is read as a stream, a piece of points at a time
+    (ingest/streaming.py), with the same rows and rejects as when it is parsed whole."""
+    if doc.path is not None and doc.size >= STREAM_BYTES:
+        try:
+            stream = open_telemetry(doc.path, chunk_bytes=STREAM_PIECE_BYTES)
+        except NotStreamable:
+            pass  # invalid JSON somewhere, a key twice, ...: the whole parse and its tolerant pass
+        else:
+            parsed = Parsed()
+            parsed.tables = _streamed_tables(stream, doc, rejects, loaded_at, parsed)
+            return parsed
+    points = _Points(TimeWindow.at(loaded_at), rejects)
     body = parse_json(doc, rejects)
     parsed = Parsed()
-    series_list = body.get("series") if isinstance(body, dict) else None
-    if body is not None and not isinstance(series_list, list):
-        rejects.add("$", "series", 'wrong top-level shape: expected {"series": [...]}', doc.content)
-    if not isinstance(series_list, list):
+    series_list = _series_list(body, doc, rejects)
+    if series_list is None:
         parsed.read = 1
         return parsed
     segments: list[tuple[str, np.ndarray, np.ndarray]] = []  # (name, epochs, values) per series
-    clean_epochs: dict[str, np.ndarray] = {}  # series taken whole by the bulk check
-    checked_epochs: dict[str, set[int]] = {}  # series checked point by point
     for s, series in enumerate(series_list):
-        if isinstance(series, Flawed) and (series.own or not isinstance(series, dict)):
-            parsed.read += 1  # a key twice (which name, which data?) or not JSON: the series is one record
-            rejects.add(f"series[{s}]", flaw_field(series), series.problem, series)
-            continue
-        name = series.get("name") if isinstance(series, dict) else None
-        data = series.get("data") if isinstance(series, dict) else None
-        if not isinstance(name, str) or not isinstance(data, list):
+        name, data = _name_and_data(s, series, rejects)
+        if name is None:
             parsed.read += 1
-            field = "name" if not isinstance(name, str) else "data"
-            flaw = name if isinstance(name, Flawed) else data if isinstance(data, Flawed) else None
-            reason = flaw.problem if flaw else "series without a name or without a data list"
-            rejects.add(f"series[{s}]", field, reason, series, ("series", s))
             continue
         parsed.read += len(data)
+        taken = points.take(s, name, 0, data)
+        if taken is not None:
+            segments.append((name, *taken))
+    table, times, series_codes = _telemetry_table(segments, doc, loaded_at)
+    parsed.loaded = table.num_rows
+    parsed.tables.append(Rows(TELEMETRY, table, times, series_codes))
+    return parsed
+
+
+def _streamed_tables(
+    stream: StreamedTelemetry, doc: Document, rejects: Rejects, loaded_at: datetime, parsed: Parsed
+) -> Iterator[Rows]:
+    """The rows of a streamed document, one table per piece of points; counts into `parsed` as it goes."""
+    points = _Points(TimeWindow.at(loaded_at), rejects)
+    with stream:
+        series_list = _series_list(stream.skeleton, doc, rejects)
+        if series_list is None:
+            parsed.read = 1
+            return
+        for s, series in enumerate(series_list):
+            name, data = _name_and_data(s, series, rejects)
+            if name is None:
+                parsed.read += 1
+                continue
+            pieces = stream.chunks(s) if stream.count(s) is not None else iter([(0, data)])
+            for first, piece in pieces:
+                parsed.read += len(piece)
+                taken = points.take(s, name, first, piece)
+                if taken is not None and taken[0].size:
+                    table, times, series_codes = _telemetry_table([(name, *taken)], doc, loaded_at)
+                    parsed.loaded += table.num_rows
+                    yield Rows(TELEMETRY, table, times, series_codes)
+        if paths := rejects.unlocated():  # their bytes, from their pieces
+            rejects.locate(stream.locate(paths))
+
+
+def _series_list(body: object, doc: Document, rejects: Rejects) -> list[Any] | None:
+    """The document's series, or None after quarantining it whole (not {"series": [...]})."""
+    series_list = body.get("series") if isinstance(body, dict) else None
+    if body is not None and not isinstance(series_list, list):
+        rejects.add("$", "series", 'wrong top-level shape: expected {"series": [...]}', doc.content)
+    return series_list if isinstance(series_list, list) else None
+
+
+def _name_and_data(s: int, series: object, rejects: Rejects) -> tuple[str, list[Any]] | tuple[None, None]:
+    """A series' name and points; (None, None) after quarantining it as one record when it has none."""
+    if isinstance(series, Flawed) and (series.own or not isinstance(series, dict)):
+        # a key twice (which name, which data?) or not JSON: the series is one record
+        rejects.add(f"series[{s}]", flaw_field(series), series.problem, series)
+        return None, None
+    name = series.get("name") if isinstance(series, dict) else None
+    data = series.get("data") if isinstance(series, dict) else None
+    if not isinstance(name, str) or not isinstance(data, list):
+        field = "name" if not isinstance(name, str) else "data"
+        flaw = name if isinstance(name, Flawed) else data if isinstance(data, Flawed) else None
+        reason = flaw.problem if flaw else "series without a name or without a data list"
+        rejects.add(f"series[{s}]", field, reason, series, ("series", s))
+        return None, None
+    return name, data
+
+
+class _Points:
+    """Checks a document's points, a series (or a piece of one) at a time: a point loads when it is a
+    valid [epoch_ms, number] with a plausible time and value and its series name has no point at that
+    time earlier in the document (a repeated time is quarantined, the first one kept)."""
+
+    def __init__(self, window: TimeWindow, rejects: Rejects) -> None:
+        self.window, self.rejects = window, rejects
+        self.clean: dict[str, list[np.ndarray]] = {}  # per name, the epochs taken by the bulk check
+        self.latest: dict[str, int] = {}  # per name, the latest of those epochs
+        self.checked: dict[str, set[int]] = {}  # per name checked point by point, every epoch taken
+
+    def take(self, s: int, name: str, first: int, data: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(epochs, values) of the points of series `s` (named `name`) that load; `first` is the index of
+        data[0] in the series. None when the name's unit is unknown (every point quarantined)."""
         unit = unit_of(name)
         if unit is None:
             reason = f"unknown unit suffix in series name {name!r} (known: {', '.join(UNIT_BY_SUFFIX)})"
-            for p, point in enumerate(data):
-                rejects.add(f"series[{s}].data[{p}]", "name", reason, point, ("series", s, "data", p))
-            continue
-        repeated = name in clean_epochs or name in checked_epochs
+            for p, point in enumerate(data, first):
+                self.rejects.add(f"series[{s}].data[{p}]", "name", reason, point, ("series", s, "data", p))
+            return None
         plausible = battery_range(unit)
-        clean = None if repeated or isinstance(data, Flawed) else _clean_series(data, plausible, window)
-        if clean is not None:  # the common case, checked in bulk
-            clean_epochs[name] = clean[0]
-            segments.append((name, *clean))
-            continue
-        if name not in checked_epochs:  # a name seen twice: its earlier points count as seen
-            earlier = clean_epochs.pop(name, None)
-            checked_epochs[name] = set() if earlier is None else set(earlier.tolist())
-        seen = checked_epochs[name]
+        if name not in self.checked and not isinstance(data, Flawed):
+            clean = _clean_series(data, plausible, self.window) if data else None
+            if clean is not None and not self._seen_before(name, clean[0]):
+                self.clean.setdefault(name, []).append(clean[0])  # the common case, checked in bulk
+                self.latest[name] = max(self.latest.get(name, -1), int(clean[0].max()))
+                return clean
+        return self._point_by_point(s, name, first, data, plausible)
+
+    def _seen_before(self, name: str, epochs: np.ndarray) -> bool:
+        earlier = self.clean.get(name)
+        if earlier is None or int(epochs.min()) > self.latest[name]:
+            return False  # the usual order: a piece that starts after the last one ended
+        return bool(np.isin(epochs, np.concatenate(earlier)).any())
+
+    def _point_by_point(
+        self, s: int, name: str, first: int, data: list[Any], plausible: Range
+    ) -> tuple[np.ndarray, np.ndarray]:
+        seen = self.checked.get(name)
+        if seen is None:  # the name's earlier points count as seen
+            earlier = self.clean.pop(name, [])
+            seen = self.checked[name] = set(np.concatenate(earlier).tolist()) if earlier else set()
         epochs: list[int] = []
         values: list[float] = []
-        for p, point in enumerate(data):
-            problem = _point_problem(point, name, plausible, window)
+        for p, point in enumerate(data, first):
+            problem = _point_problem(point, name, plausible, self.window)
             if problem is None and int(point[0]) in seen:
                 problem = (
                     "epoch_ms",
@@ -198,16 +286,12 @@ def parse_telemetry(doc: Document, rejects: Rejects, loaded_at: datetime) -> Par
                     "(the first one is kept)",
                 )
             if problem is not None:
-                rejects.add(f"series[{s}].data[{p}]", *problem, point, ("series", s, "data", p))
+                self.rejects.add(f"series[{s}].data[{p}]", *problem, point, ("series", s, "data", p))
                 continue
             seen.add(int(point[0]))
             epochs.append(int(point[0]))
             values.append(float(point[1]))
-        segments.append((name, np.array(epochs, np.int64), np.array(values, np.float64)))
-    table, times, series = _telemetry_table(segments, doc, loaded_at)
-    parsed.loaded = table.num_rows
-    parsed.tables.append(Rows(TELEMETRY, table, times, series))
-    return parsed
+        return np.array(epochs, np.int64), np.array(values, np.float64)
 
 
 def _telemetry_table(
