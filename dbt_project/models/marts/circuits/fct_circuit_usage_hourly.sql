@@ -7,7 +7,8 @@
     has not taken in to the one max_gap_seconds after the last (a new or corrected sample changes the hold
     of the sample before it, and its own hold may reach into the next hour) are recomputed, reading the
     samples from max_gap_seconds earlier (holds into the first hour) to max_gap_seconds later (the sample
-    that ends the last hold); delete+insert on (circuit_id, hour_start).
+    that ends the last hold); delete+insert on (circuit_id, hour_start). Indexed on the key (the delete, and a
+    circuit's window in gridhouse usage / the API) and on (organization_id, hour_start) (an organisation's).
 -#}
 {{
     config(
@@ -15,6 +16,10 @@
         unique_key=['circuit_id', 'hour_start'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        indexes=[
+            {'columns': ['circuit_id', 'hour_start'], 'unique': True},
+            {'columns': ['organization_id', 'hour_start']},
+        ],
     )
 }}
 {%- set max_gap = "interval '" ~ var('max_gap_seconds') ~ " seconds'" %}
