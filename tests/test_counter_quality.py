@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import rows
 from test_battery_support import BATTERY_SELECT
+from test_meter_marts import METER_MODELS
 
 ASSET = "c0ffee00-0000-4000-8000-000000000001"
 DAY_MS = 86_400_000
@@ -146,3 +147,28 @@ def test_energy_error_with_and_without_the_spike_rule(glitchy):
           f"({100 * (new_kwh - truth) / truth:+.3f} %), old rule {old:,.2f} kWh ({100 * (old - truth) / truth:+,.0f} %)")  # fmt: skip
     assert abs(new_kwh - truth) <= 0.005 * truth
     assert old > 100 * truth  # the old rule took the fall back from the spike for a reset
+
+
+def test_meter_interval_beyond_the_meters_power_is_counted_not_summed(fresh_db, tmp_path: Path):
+    """An interval reading of 500 kWh (2 MW for 15 minutes, beyond var meter_max_power_kw 250 x 1.25) is
+    left out of the interval and the day, and counted; its neighbours add up."""
+    from loader_trees import meter_record, write_json
+
+    from ingest.build import run_dbt
+    from ingest.pipeline import load
+
+    kwh = [0.25, 500.0, 0.5, 78.0]  # 78 kWh is 312 kW: within 250 kW x 1.25 = 312.5 kW
+    stamps = [f"2024-06-03T10:{15 * i:02d}:00.000Z" for i in range(len(kwh))]
+    write_json(
+        tmp_path / "meters" / "m.json",
+        {"data": [meter_record("m1", t, v) for t, v in zip(stamps, kwh, strict=True)]},
+    )
+    load("meters", tmp_path / "meters", fresh_db)
+    result = run_dbt(fresh_db, ["build", "--select", METER_MODELS], quiet=True)
+    assert result.success, dict(result.statuses)
+    got = rows(
+        fresh_db,
+        "select import_kwh, n_readings_implausible from marts.fct_meter_interval order by interval_start",
+    )
+    assert got == [(0.25, 0), (None, 1), (0.5, 0), (78.0, 0)]
+    assert rows(fresh_db, "select import_kwh from marts.fct_meter_daily") == [(78.75,)]
