@@ -11,7 +11,7 @@
 {% macro loads_to_take_in(vendor, loaded_at='loaded_at', incremental=none) -%}
     {#- SQL condition on `loaded_at`: the rows of the ended loads of `vendor` that this model has not taken
         in yet (every ended load on a full build). A load still running waits for the next build.
-        `incremental` says whether this run builds on the model's rows (default: dbt's is_incremental()). -#}
+        `incremental` says whether this run builds on the model's rows (default: builds_on_held_rows()). -#}
     {{ loaded_at }} > {{ taken_in(incremental) }}
     and {{ loaded_at }} <= (
         select coalesce(max(loads.loaded_at), '-infinity'::timestamptz)
@@ -23,7 +23,7 @@
 
 {% macro taken_in(incremental=none) -%}
     {#- SQL timestamptz: the newest loaded_at this model holds, '-infinity' on a full build. -#}
-    {%- if (is_incremental() if incremental is none else incremental) -%}
+    {%- if (builds_on_held_rows() if incremental is none else incremental) -%}
         (select coalesce(max(held.loaded_at), '-infinity'::timestamptz) from {{ this }} as held)
     {%- else -%}
         '-infinity'::timestamptz
@@ -60,7 +60,7 @@
     select
         rows_read.*,
         {{ ranges }}.loaded_at as range_loaded_at
-    {%- if is_incremental() %}
+    {%- if builds_on_held_rows() %}
     from {{ ranges }}
     cross join lateral (
         select *
@@ -107,4 +107,18 @@
     )
 
     select * from final
+{%- endmacro %}
+
+
+{% macro builds_on_held_rows() -%}
+    {#- Whether this run builds on the rows the model holds: dbt's is_incremental(), which knows only the
+        materialization named `incremental`, extended to `incremental_in_place` (same test). -#}
+    {%- if model.config.materialized != 'incremental_in_place' -%}
+        {{- return(is_incremental()) -}}
+    {%- endif -%}
+    {%- if not execute -%}
+        {{- return(false) -}}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(this.database, this.schema, this.table) -%}
+    {{- return(relation is not none and relation.type == 'table' and not should_full_refresh()) -}}
 {%- endmacro %}

@@ -1,15 +1,14 @@
 {#
-    dbt's incremental materialization, with one change: a model configured `full_refresh_in_place: true`
-    (dbt_project.yml: the latest-state tables under the alert views and the BI views) is rebuilt by
-    --full-refresh in place: its rows deleted and the model's query inserted in one transaction, instead
+    `incremental_in_place`: dbt's incremental materialization (run as it is), with one change: the model
+    (the latest-state tables under the alert views and the BI views) is rebuilt by --full-refresh in place: its rows deleted and the model's query inserted in one transaction, instead
     of dbt's build-a-new-table, swap and `drop ... cascade`, which drops every view over the table until
     the build recreates it (pollers got "relation does not exist"). Readers see the old rows until the
     commit, then the new ones. Falls back to dbt's way when the query's columns differ from the table's
     (names, types and order: a schema change needs the swap) or the relation is not a table yet.
 #}
-{%- materialization incremental, adapter='postgres' -%}
+{%- materialization incremental_in_place, adapter='postgres' -%}
     {%- set existing_relation = load_cached_relation(this) -%}
-    {%- if not (should_full_refresh() and config.get('full_refresh_in_place', false)
+    {%- if not (should_full_refresh()
         and existing_relation is not none and existing_relation.is_table
         and columns_match(existing_relation, sql)) -%}
         {{- return(dbt.materialization_incremental_default()) -}}

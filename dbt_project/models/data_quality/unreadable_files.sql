@@ -7,11 +7,10 @@
 -#}
 {{
     config(
-        materialized='incremental',
+        materialized='incremental_in_place',
         incremental_strategy='delete+insert',
         unique_key=['vendor', 'source_file'],
         on_schema_change='fail',
-        full_refresh_in_place=true,
     )
 }}
 

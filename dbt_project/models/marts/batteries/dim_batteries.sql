@@ -2,7 +2,7 @@
     transaction), so the views over this table (the alert views) are never dropped by a rebuild. -#}
 {{
     config(
-        materialized='incremental',
+        materialized='incremental_in_place',
         incremental_strategy='delete+insert',
         unique_key='asset_id',
         on_schema_change='fail',

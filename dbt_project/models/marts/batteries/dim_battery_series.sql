@@ -2,7 +2,7 @@
     transaction), so the views over this table (alerts.battery_low_soc) are never dropped by a rebuild. -#}
 {{
     config(
-        materialized='incremental',
+        materialized='incremental_in_place',
         incremental_strategy='delete+insert',
         unique_key=['asset_id', 'metric'],
         on_schema_change='fail',

@@ -8,7 +8,7 @@
 -#}
 {{
     config(
-        materialized='incremental',
+        materialized='incremental_in_place',
         incremental_strategy='delete+insert',
         unique_key=['asset_id', 'metric'],
         on_schema_change='fail',
@@ -38,7 +38,7 @@ touched as (
 
 held as (
 
-    {% if is_incremental() %}
+    {% if builds_on_held_rows() %}
         select * from {{ this }}
     {% else %}
         -- A first build holds no episode.
@@ -129,7 +129,7 @@ recomputed as (
 kept as (
 
     -- The series' episodes before the re-read: written back, since the whole series is replaced.
-    {% if is_incremental() %}
+    {% if builds_on_held_rows() %}
         select
             held.asset_id,
             held.metric,

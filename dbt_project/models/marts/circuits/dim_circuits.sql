@@ -7,7 +7,7 @@
     transaction), so the views over this table (int_circuits__power) are never dropped by a rebuild. -#}
 {{
     config(
-        materialized='incremental',
+        materialized='incremental_in_place',
         incremental_strategy='delete+insert',
         unique_key='circuit_id',
         on_schema_change='fail',

@@ -3,7 +3,7 @@
     transaction), so the views over this table (fct_home_energy_* and fleet_energy_now) are never dropped by a rebuild. -#}
 {{
     config(
-        materialized='incremental',
+        materialized='incremental_in_place',
         incremental_strategy='delete+insert',
         unique_key='device_id',
         on_schema_change='fail',
