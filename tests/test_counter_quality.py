@@ -172,3 +172,52 @@ def test_meter_interval_beyond_the_meters_power_is_counted_not_summed(fresh_db, 
     )
     assert got == [(0.25, 0), (None, 1), (0.5, 0), (78.0, 0)]
     assert rows(fresh_db, "select import_kwh from marts.fct_meter_daily") == [(78.75,)]
+
+
+def test_device_reading_beyond_its_rating_stays_out_of_the_rollups(fresh_db, tmp_path: Path):
+    """A solar panel's reading at 100x its power (a unit slip) is labelled implausible and left out of the
+    hourly rollup, which equals the file's other readings of that hour; consumption (negative) stays."""
+    import shutil
+
+    from test_device_marts import DEVICE_MODELS
+
+    from ingest.build import run_dbt
+    from ingest.pipeline import load
+    from simulator import simulate
+
+    simulate(tmp_path / "fleet", seed=5, preset="small", families="devices", start="2024-03-30", days=1)
+    registry = json.loads((tmp_path / "fleet" / "devices" / "devices.json").read_text())
+    solar = next(d["device_id"] for d in registry if d["kind"] == "solar_panel")
+    folder = tmp_path / "devices"
+    (folder / "telemetry").mkdir(parents=True)
+    shutil.copy(tmp_path / "fleet" / "devices" / "devices.json", folder / "devices.json")
+    readings = [
+        json.loads(line)
+        for line in (tmp_path / "fleet" / "devices" / "telemetry" / "2024-03-30.jsonl").open()
+    ]
+    glitch = max((r for r in readings if r["device_id"] == solar), key=lambda r: r["energy_wh"])
+    assert glitch["energy_wh"] > 0
+    hour_start = glitch["timestamp"][:14]  # 2024-03-30T12:
+    glitch["power_w"], glitch["energy_wh"] = glitch["power_w"] * 100, glitch["energy_wh"] * 100
+    (folder / "telemetry" / "2024-03-30.jsonl").write_text("".join(json.dumps(r) + "\n" for r in readings))
+    load("devices", folder, fresh_db)
+    result = run_dbt(fresh_db, ["build", "--select", DEVICE_MODELS], quiet=True)
+    assert result.success, dict(result.statuses)
+
+    implausible = rows(
+        fresh_db,
+        "select device_id, measured_at, energy_wh from marts.fct_device_readings where not is_plausible",
+    )
+    assert [(d, e) for d, _, e in implausible] == [(solar, None)]
+    hour = [
+        r["energy_wh"] for r in readings
+        if r["device_id"] == solar and r["timestamp"].startswith(hour_start) and r is not glitch
+    ]  # fmt: skip
+    got = rows(
+        fresh_db,
+        "select produced_kwh, readings from marts.fct_device_energy_hourly where device_id = %s and hour_start = %s",
+        (solar, hour_start + "00:00Z"),
+    )
+    assert got[0][0] == pytest.approx(sum(hour) / 1000.0, abs=1e-9)
+    assert got[0][1] == len(hour) + 1  # the reading is still counted as received
+    assert rows(fresh_db, "select count(*) from marts.fct_device_readings where energy_wh < 0")[0][0] > 0

@@ -57,10 +57,37 @@ located as (
         readings.power_w,
         readings.energy_wh,
         readings.charge_pct,
+        -- The most power the device can produce or draw: its rating by kind, else the var.
+        coalesce(
+            case devices.device_kind
+                when 'solar_panel' then devices.rated_w
+                when 'appliance' then devices.average_w
+                when 'battery' then greatest(devices.max_charge_w, devices.max_discharge_w)
+                when 'ev' then devices.max_charge_w
+            end,
+            {{ var('device_default_max_power_w') }}
+        ) as max_power_w,
         readings.loaded_at
     from readings
     inner join devices
         on readings.device_id = devices.device_id
+
+),
+
+labelled as (
+
+    -- A reading is plausible when neither its power nor its energy over one interval exceeds the device's
+    -- power (with the margin); negative values are consumption, as legitimate as production.
+    select
+        *,
+        coalesce(abs(power_w) <= max_power_w * (1 + {{ var('plausible_power_margin') }}), power_w is null)
+        and coalesce(
+            abs(energy_wh)
+            <= max_power_w * {{ var('device_interval_seconds') }} / 3600.0
+            * (1 + {{ var('plausible_power_margin') }}) + 1,
+            energy_wh is null
+        ) as is_plausible
+    from located
 
 ),
 
@@ -74,11 +101,13 @@ final as (
         time_zone::text as time_zone,
         utc_offset_minutes::integer as utc_offset_minutes,
         measured_at::timestamptz as measured_at,
-        power_w::double precision as power_w,
-        energy_wh::double precision as energy_wh,
+        -- Implausible power and energy stay out of every sum (the rollups): as published in staging.
+        (case when is_plausible then power_w end)::double precision as power_w,
+        (case when is_plausible then energy_wh end)::double precision as energy_wh,
         charge_pct::double precision as charge_pct,
+        is_plausible::boolean as is_plausible,
         loaded_at::timestamptz as loaded_at
-    from located
+    from labelled
 
 )
 
