@@ -86,8 +86,9 @@ ranges as (
                         and telemetry.metric = touched.metric
                         and telemetry.measured_at < touched.first_at
                     order by telemetry.measured_at desc
-                    limit 1
-                    offset {{ [n - 2, 0] | max }}
+                    limit
+                        1
+                        offset {{ [n - 2, 0] | max }}
                 ),
                 '-infinity'::timestamptz
             ),
