@@ -43,14 +43,16 @@ $ensure_index$;
     segment_by,
     chunk_interval,
     compress_after,
-    unique_key=none
+    unique_key=none,
+    compression_policy=true
 ) %}
     {#-
         Post-hook SQL for a time-series table. Always: an index on unique_key (segment columns, then time
         descending) that serves "latest point per series" and the incremental delete. With TimescaleDB: a
         hypertable (chunk_interval), compression segmented by segment_by and ordered by time descending, and
-        a compression policy (compress_after). On plain PostgreSQL: a btree on time instead (the rollups'
-        range of touched buckets and their oldest-row guard read it).
+        a compression policy (compress_after) unless compression_policy is false (the raw device tier's is
+        added by the rollup reading it, after its first refresh). On plain PostgreSQL: a btree on time
+        instead (the rollups' range of touched buckets and their oldest-row guard read it).
         Every step is idempotent: a re-run changes nothing.
     -#}
     {%- set key_columns = (unique_key or segment_by) | list -%}
@@ -90,11 +92,13 @@ begin
             timescaledb.compress_orderby = '{{ time_column }} desc'
         );
     end if;
+    {%- if compression_policy %}
     perform add_compression_policy(
         '{{ relation }}'::regclass,
         compress_after => interval '{{ compress_after }}',
         if_not_exists => true
     );
+    {%- endif %}
 end
 $time_series_storage$;
     {%- else %}

@@ -15,7 +15,9 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         full_refresh=false,
-        retention_days=var('device_retention_daily_days'),
+        source_retention_days=var('device_retention_hourly_days'),
+        rows_column='readings',
+        source_rows='sum(readings)',
         refresh_start='30 days',
         refresh_every='1 hour',
     )

@@ -19,7 +19,11 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         full_refresh=false,
-        retention_days=var('device_retention_hourly_days'),
+        source_retention_days=var('device_retention_raw_days'),
+        source_is_incremental=true,
+        source_compress_after=var('device_compress_after'),
+        rows_column='readings',
+        source_rows='count(*)',
         refresh_start='3 days',
         refresh_every='30 minutes',
     )

@@ -15,7 +15,10 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         full_refresh=false,
+        source_retention_days=var('device_retention_daily_days'),
         retention_days=var('device_retention_monthly_days'),
+        rows_column='readings',
+        source_rows='sum(readings)',
         refresh_start='400 days',
         refresh_every='1 day',
     )

@@ -8,6 +8,8 @@
     writes them over any reading held for the same device and instant (delete+insert), so a vendor
     correction replaces the reading. Never fully refreshed: retention may have removed the source rows of older readings. A btree
     on loaded_at makes "the newest load held" one index probe for this model, the rollups and the tests.
+    With TimescaleDB its retention and compression policies are added by fct_device_energy_hourly, after
+    that has read the rows (macros/timescale/retention_tiers.sql).
 -#}
 {{
     config(
@@ -17,9 +19,8 @@
         on_schema_change='fail',
         full_refresh=false,
         post_hook=[
-            "{{ time_series_storage(this, 'local_measured_at', ['device_id'], var('device_chunk_interval'), var('device_compress_after'), ['device_id', 'local_measured_at', 'measured_at']) }}",
+            "{{ time_series_storage(this, 'local_measured_at', ['device_id'], var('device_chunk_interval'), var('device_compress_after'), ['device_id', 'local_measured_at', 'measured_at'], compression_policy=false) }}",
             "{{ ensure_index(this, ['loaded_at']) }}",
-            "{{ device_retention_policy(this, 'local_measured_at', var('device_retention_raw_days')) }}",
         ],
     )
 }}
