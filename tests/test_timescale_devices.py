@@ -19,11 +19,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from conftest import rows, scalar
 from test_device_marts import REL, home_zones, period_key, truth_hours
 
 from ingest.build import run_dbt
-from ingest.db import Connection
+from ingest.db import PROJECT_ROOT, Connection
 from ingest.pipeline import load
 
 SELECT = ["--select", "+fct_home_energy_summary"]
@@ -179,6 +180,29 @@ def test_rollups_are_hierarchical_continuous_aggregates_with_the_tiers_policies(
         ("policy_refresh_continuous_aggregate", "fct_device_energy_hourly", "3 days", None),
         ("policy_refresh_continuous_aggregate", "fct_device_energy_monthly", "400 days", None),
     ]
+    # persist_docs: each aggregate's comment is its description; the definition's fingerprint and what it
+    # has taken in are on its materialization hypertable, where no BI tool looks
+    yml = PROJECT_ROOT / "dbt_project" / "models" / "marts" / "devices" / "_marts_devices__rollups.yml"
+    described = {m["name"]: m["description"] for m in yaml.safe_load(yml.read_text())["models"]}
+    comments = dict(
+        rows(
+            warehouse,
+            "select view_name, obj_description(format('%%I.%%I', view_schema, view_name)::regclass, 'pg_class') "
+            "from timescaledb_information.continuous_aggregates where view_schema = 'marts'",
+        )
+    )
+    assert comments == {name: described[name] for name in ROLLUPS}
+    fingerprints = [
+        text
+        for (text,) in rows(
+            warehouse,
+            "select obj_description(format('%%I.%%I', materialization_hypertable_schema, "
+            "materialization_hypertable_name)::regclass, 'pg_class') "
+            "from timescaledb_information.continuous_aggregates where view_schema = 'marts'",
+        )
+    ]
+    assert len(fingerprints) == 3
+    assert all(text.startswith("gridhouse rollup ") and " taken_in=" in text for text in fingerprints)
 
 
 def local_days_by_file(fleet: Path) -> dict[str, list[tuple[str, object]]]:

@@ -161,7 +161,8 @@
 {% macro continuous_aggregate_materialization() %}
     {#-
         TimescaleDB: create the continuous aggregate when it is missing or its definition changed (a
-        comment on the view holds the definition's md5; a changed one is dropped with its dependants,
+        comment on its materialization hypertable holds the definition's md5, so the view's own comment
+        is free for its description, persist_docs; a changed one is dropped with its dependants,
         which are downstream and rebuilt by this same run), refresh it outside a transaction (the profile
         sets autocommit: true), and only then add the policies: a scheduler runs a policy as soon as it
         exists, so created earlier they would drop or compress what this refresh has still to read.
@@ -170,7 +171,7 @@
         source rows of the loads this aggregate has not taken in fall in, each run of adjacent buckets as
         one window (rollup_refresh_windows): never a window over a range whose source rows retention has
         dropped (a refresh there would empty the aggregate: TimescaleDB logs every dropped chunk as a
-        change). What it has taken in is kept in the view's comment ("taken_in=..."), not read off its
+        change). What it has taken in is kept in the same comment ("taken_in=..."), not read off its
         loaded_at column, because the refresh policy also writes rows, of recent buckets only: a load
         whose rows it materialized may still have older rows to take in.
     -#}
@@ -197,18 +198,25 @@
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {%- if existing is not none -%}
-        {#- A continuous aggregate shows as a view; its comment holds the definition's fingerprint. -#}
-        {%- set stored = run_query(
-            "select coalesce(max(obj_description(format('%I.%I', view_schema, view_name)::regclass, 'pg_class')), '')"
+        {#- A continuous aggregate shows as a view; the comment on its materialization hypertable holds the
+            definition's fingerprint (one made before persist_docs kept it on the view: still read there). -#}
+        {%- set found = run_query(
+            "select count(*) > 0, coalesce(max(coalesce("
+            ~ "nullif(obj_description(format('%I.%I', materialization_hypertable_schema,"
+            ~ " materialization_hypertable_name)::regclass, 'pg_class'), ''),"
+            ~ " case when obj_description(format('%I.%I', view_schema, view_name)::regclass, 'pg_class')"
+            ~ " like 'gridhouse rollup %' then obj_description(format('%I.%I', view_schema, view_name)::regclass,"
+            ~ " 'pg_class') end)), '')"
             ~ " from timescaledb_information.continuous_aggregates"
             ~ " where view_schema = " ~ dbt.string_literal(existing.schema)
             ~ " and view_name = " ~ dbt.string_literal(existing.identifier)
-        ).columns[0].values()[0] -%}
+        ).rows[0] -%}
+        {%- set is_aggregate, stored = found[0], found[1] -%}
         {%- set stored_parts = stored.split(' taken_in=') -%}
         {%- if stored_parts[0] != fingerprint or should_full_refresh() -%}
             {{ log("Creating continuous aggregate " ~ target ~ " anew: its definition changed", info=true) }}
             {%- call statement('drop_rollup') -%}
-                {%- if stored -%}
+                {%- if is_aggregate -%}
                     drop materialized view if exists {{ existing }} cascade
                 {%- else -%}
                     drop {{ existing.type }} if exists {{ existing }} cascade
@@ -226,7 +234,6 @@
             with (timescaledb.continuous, timescaledb.materialized_only = false) as
             {{ sql }}
             with no data;
-            comment on view {{ target }} is {{ dbt.string_literal(fingerprint) }};
             -- serves the next tier's "what is new" (rollup_refresh_windows) and its retention job's check
             create index if not exists {{ target.identifier }}__loaded_at on {{ target }} (loaded_at);
         {%- endcall -%}
@@ -238,15 +245,21 @@
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {%- do adapter.commit() -%}
 
-    {#- Where no scheduler runs (PGlite), the tests run the policies here, between two models. -#}
-    {{ run_policy_jobs_in_build() }}
-
     {%- set materialized = run_query(
         "select format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name)"
         ~ " from timescaledb_information.continuous_aggregates"
         ~ " where view_schema = " ~ dbt.string_literal(target.schema)
         ~ " and view_name = " ~ dbt.string_literal(target.identifier)
     ).columns[0].values()[0] -%}
+    {%- if existing is none -%}
+        {%- call statement('rollup_fingerprint') -%}
+            comment on table {{ materialized }} is {{ dbt.string_literal(fingerprint) }}
+        {%- endcall -%}
+        {%- do adapter.commit() -%}
+    {%- endif -%}
+
+    {#- Where no scheduler runs (PGlite), the tests run the policies here, between two models. -#}
+    {{ run_policy_jobs_in_build() }}
     {%- set plan = run_query(rollup_refresh_windows(
         materialized, source, source_time, time_column, width,
         config.require('unique_key') | reject('equalto', time_column) | list,
@@ -293,10 +306,13 @@
         {#- The top tier: no rollup reads it, so its own retention (none: forever) drops unguarded. -#}
         {{ tier_retention_policy(target, time_column, config.get('retention_days')) }}
         {%- endif %}
-        {%- if newest is not none %}
-        comment on view {{ target }} is {{ dbt.string_literal(fingerprint ~ ' taken_in=' ~ newest) }};
-        {%- endif %}
+        {%- set held = newest if newest is not none else taken_in %}
+        comment on table {{ materialized }} is {{ dbt.string_literal(
+            fingerprint ~ ((' taken_in=' ~ held) if held is not none else '')
+        ) }};
     {%- endcall -%}
+    {#- The model's descriptions as the view's and its columns' comments (persist_docs config). -#}
+    {%- do persist_docs(target, model) -%}
     {%- do adapter.commit() -%}
 
     {{ run_hooks(post_hooks, inside_transaction=False) }}
