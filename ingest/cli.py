@@ -1,4 +1,4 @@
-"""The command line: `gridhouse db|load|build|demo|simulate|serve`."""
+"""The command line: `gridhouse db|alerting|load|build|usage|api|prune|demo|simulate|serve`."""
 
 from __future__ import annotations
 
@@ -7,34 +7,57 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from ingest import __version__
 from ingest.errors import GridhouseError
 
+if TYPE_CHECKING:
+    from ingest.db import Connection
+
 console = Console(stderr=True)
+
+
+def _reader_connection(base: str) -> Connection:
+    """The connection of reader role `base` (alerting, bi_reader; with GRIDHOUSE_TENANT the tenant's role)
+    that `gridhouse db url --role` prints: on your own server GRIDHOUSE_DSN's (or PG*'s) host and database
+    with GRIDHOUSE_<ROLE>_PASSWORD, on the embedded server the role's password (the role made if missing)."""
+    from ingest import db
+
+    tenant = db.current_tenant()
+    given = db.user_connection()
+    if given is not None:
+        role = db.reader_role(base, tenant)
+        password = os.environ.get(db.password_variable(base), "")
+        if not password:
+            console.print(
+                f"no password in the URL: set {db.password_variable(base)} to the password of role "
+                f"{role} on your server (an administrator sets it: alter role {role} password '...')",
+                soft_wrap=True,
+            )
+        return db.Connection(given.host, given.port, role, password, given.dbname, given.sslmode)
+    server = db.EmbeddedServer.default()
+    if not server.is_running():
+        raise GridhouseError(
+            f"the embedded PostgreSQL in {server.pgdata} is not running: start it with `gridhouse db start`"
+        )
+    server.ensure_access(tenant)  # the role exists with the password the URL carries
+    return server.reader_connection(base, tenant)
 
 
 def _db(args: argparse.Namespace) -> int:
     from ingest import db
 
-    tenant = db.current_tenant()
     if args.role and args.action != "url":
         raise GridhouseError(f"--role goes with `gridhouse db url`, not `db {args.action}`")
+    if args.role:
+        print(_reader_connection(args.role).url())
+        return 0
     given = db.user_connection()
     if given is not None:
-        if args.action == "url" and args.role:
-            role = db.reader_role(args.role, tenant)
-            password = os.environ.get(db.password_variable(args.role), "")
-            print(db.Connection(given.host, given.port, role, password, given.dbname, given.sslmode).url())
-            if not password:
-                console.print(
-                    f"no password in the URL: set {db.password_variable(args.role)} to the password of role "
-                    f"{role} on your server (an administrator sets it: alter role {role} password '...')",
-                    soft_wrap=True,
-                )
-        elif args.action == "url":
+        if args.action == "url":
             print(given.url(show_password=args.show_password))
         elif args.action == "status":
             with given.connect() as conn:
@@ -73,15 +96,24 @@ def _db(args: argparse.Namespace) -> int:
         )
         print(conn.url(show_password=args.show_password))
     elif args.action == "url":
-        if args.role:
-            if not server.is_running():
-                raise GridhouseError(
-                    f"the embedded PostgreSQL in {server.pgdata} is not running: start it with `gridhouse db start`"
-                )
-            server.ensure_access(tenant)  # the role exists with the password the URL carries
-            print(server.reader_connection(args.role, tenant).url())
-        else:
-            print(db.resolve(start=False).url(show_password=args.show_password))
+        print(db.resolve(start=False).url(show_password=args.show_password))
+    return 0
+
+
+def _alerting(args: argparse.Namespace) -> int:
+    from ingest.alerting import EXPORTER_CONFIG, exporter_config, write_private
+
+    text = exporter_config(_reader_connection("alerting"))
+    if args.out in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    write_private(Path(args.out), text)
+    console.print(
+        f"wrote {args.out} (mode 0600: it holds role alerting's password): {EXPORTER_CONFIG.name} with the URL "
+        f"of `gridhouse db url --role alerting`. Run: prometheus-sql-exporter -config.file {args.out} "
+        "-web.listen-address 127.0.0.1:9237",
+        soft_wrap=True,
+    )
     return 0
 
 
@@ -183,6 +215,15 @@ def parser() -> argparse.ArgumentParser:
         "--show-password", action="store_true", help="put the superuser's password into the printed URL"
     )
     p.set_defaults(func=_db)
+
+    p = sub.add_parser("alerting", help="the alerting deploy (deploy/alerting/): write its configuration")
+    p.add_argument(
+        "what",
+        choices=["exporter-config"],
+        help="exporter-config: deploy/alerting/sql_exporter.yml with the URL of `gridhouse db url --role alerting`",
+    )
+    p.add_argument("--out", help="file to write (mode 0600); default: standard output")
+    p.set_defaults(func=_alerting)
 
     p = sub.add_parser("load", help="load one vendor's files into raw_<source>")
     p.add_argument("source", choices=["batteries", "meters", "circuits", "devices"])
