@@ -10,7 +10,7 @@
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- if not (should_full_refresh()
         and existing_relation is not none and existing_relation.is_table
-        and columns_match(existing_relation, sql)) -%}
+        and view_columns_kept(existing_relation, sql, exact=true)) -%}
         {{- return(dbt.materialization_incremental_default()) -}}
     {%- endif -%}
     {%- set target_relation = this.incorporate(type='table') -%}
@@ -36,42 +36,3 @@
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {{ return({'relations': [target_relation]}) }}
 {%- endmaterialization -%}
-
-
-{% macro columns_match(relation, sql) -%}
-    {#- Whether the query `sql` has exactly the columns of `relation` (names and types, in order), read
-        from a temporary view of it (nothing runs). -#}
-    {%- set probe = relation.identifier ~ '__gridhouse_in_place' -%}
-    {%- call statement('in_place_columns', fetch_result=true) -%}
-        create temporary view {{ adapter.quote(probe) }} as (
-            {{ sql }}
-        );
-        with
-
-        held as (
-            select attnum, attname, format_type(atttypid, atttypmod) as column_type
-            from pg_attribute
-            where attrelid = '{{ relation }}'::regclass and attnum > 0 and not attisdropped
-        ),
-
-        wanted as (
-            select attnum, attname, format_type(atttypid, atttypmod) as column_type
-            from pg_attribute
-            where attrelid = '{{ adapter.quote(probe) }}'::regclass and attnum > 0 and not attisdropped
-        )
-
-        select not exists (
-            select 1
-            from held
-            full join wanted on held.attnum = wanted.attnum
-            where
-                wanted.attname is distinct from held.attname
-                or wanted.column_type is distinct from held.column_type
-        )
-    {%- endcall -%}
-    {%- set matched = load_result('in_place_columns').table.columns[0].values()[0] -%}
-    {%- call statement('drop_in_place_probe') -%}
-        drop view if exists {{ adapter.quote(probe) }}
-    {%- endcall -%}
-    {{- return(matched) -}}
-{%- endmacro %}

@@ -38,10 +38,11 @@
 {%- endmaterialization -%}
 
 
-{% macro view_columns_kept(relation, sql) -%}
+{% macro view_columns_kept(relation, sql, exact=false) -%}
     {#- Whether `create or replace view` can take `sql` over the view `relation` (PostgreSQL's rule): the
-        view's columns come first, in their order, with their types; new columns may follow. The new
-        query's columns are read from a temporary view of it (nothing runs). -#}
+        view's columns come first, in their order, with their types; new columns may follow. With `exact`,
+        no new column either (a table rewritten in place, incremental_in_place). The new query's columns
+        are read from a temporary view of it (nothing runs). -#}
     {%- set probe = relation.identifier ~ '__gridhouse_columns' -%}
     {%- call statement('view_columns', fetch_result=true) -%}
         create temporary view {{ adapter.quote(probe) }} as (
@@ -64,7 +65,7 @@
         select not exists (
             select 1
             from held
-            left join wanted on held.attnum = wanted.attnum
+            {{ 'full' if exact else 'left' }} join wanted on held.attnum = wanted.attnum
             where
                 wanted.attname is distinct from held.attname
                 or wanted.column_type is distinct from held.column_type
