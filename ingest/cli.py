@@ -1,4 +1,4 @@
-"""The command line: `gridhouse db|alerting|load|build|usage|api|prune|demo|simulate|serve`."""
+"""The command line: `gridhouse db|alerting|load|build|usage|api|report|prune|demo|simulate|serve`."""
 
 from __future__ import annotations
 
@@ -139,6 +139,12 @@ def _build(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
+def _sync(args: argparse.Namespace) -> int:
+    from ingest.sync import command
+
+    return command(args.every)
+
+
 def _prune(args: argparse.Namespace) -> int:
     from rich.table import Table
 
@@ -191,6 +197,18 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from ingest.report import default_out, summary, write_report
+
+    out = Path(args.out) if args.out else default_out()
+    if not args.out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    report = write_report(_reader_connection("bi_reader"), out, args.days, args.soc_days)
+    console.print(f"report: {summary(report)}; opens offline in any browser", soft_wrap=True)
+    print(out.resolve())
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ingest.demo import run_demo
 
@@ -240,6 +258,12 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_build)
 
     p = sub.add_parser(
+        "sync", help="load every configured vendor (.dlt/config.toml), build only what the new loads feed"
+    )
+    p.add_argument("--every", metavar="DURATION", help="repeat every DURATION (30s, 15m, 1h) until stopped")
+    p.set_defaults(func=_sync)
+
+    p = sub.add_parser(
         "prune", help="apply the smart-home retention tiers (plain PostgreSQL; docs/devices.md)"
     )
     p.add_argument("--as-of", help="reference time, ISO 8601 (default: now)")
@@ -271,6 +295,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     p.set_defaults(func=_api)
+
+    p = sub.add_parser("report", help="one self-contained HTML file of charts over the marts, as bi_reader")
+    p.add_argument("--out", help="file to write (default: $GRIDHOUSE_HOME/report.html, i.e. .gridhouse/)")
+    p.add_argument("--days", type=int, default=90, help="daily charts: each mart's last N days (default 90)")
+    p.add_argument(
+        "--soc-days", type=int, default=7, help="battery SoC: each battery's last N days (default 7)"
+    )
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("demo", help="load DATA_DIR (or a generated fleet), build, show the result")
     p.add_argument("--data-dir", help="default: $DATA_DIR, else ../shared/fixtures, else a simulated fleet")

@@ -93,6 +93,7 @@ def run_demo(data_dir: Path | None = None) -> int:
     )
     if result.success:
         show(conn)
+        write_demo_report()
     if conn.embedded:
         console.print(
             "\nConnect a BI tool (read-only, marts): [bold]gridhouse db url --role bi_reader[/]; "
@@ -102,6 +103,22 @@ def run_demo(data_dir: Path | None = None) -> int:
     else:
         console.print(f"\nConnect psql, pandas or a BI tool to: [bold]{conn.url()}[/]")
     return 0 if result.success else 1
+
+
+def write_demo_report() -> None:
+    """`gridhouse report` into $GRIDHOUSE_HOME/report.html, read as bi_reader like any BI tool; a report
+    that cannot be written is one line, the demo's result stands."""
+    from ingest.cli import _reader_connection
+    from ingest.report import default_out, summary, write_report
+
+    out = default_out()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        report = write_report(_reader_connection("bi_reader"), out)
+    except GridhouseError as exc:
+        console.print(f"report not written: {exc}", soft_wrap=True)
+        return
+    console.print(f"\nReport ({summary(report)}; opens offline): [bold]{out.resolve()}[/]", soft_wrap=True)
 
 
 def show(conn: Connection) -> None:
