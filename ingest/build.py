@@ -22,9 +22,14 @@ SELECTION_FLAGS = {
 class BuildResult:
     success: bool
     statuses: Counter[str] = field(default_factory=Counter)  # "model:success", "test:pass", ...
+    nodes: list[tuple[str, str]] = field(default_factory=list)  # (unique_id, status) of every node run
 
     def count(self, resource: str, status: str) -> int:
         return self.statuses[f"{resource}:{status}"]
+
+    def by_resource(self) -> Counter[str]:
+        """Nodes run per resource type (model, test, snapshot, seed)."""
+        return Counter(unique_id.split(".", 1)[0] for unique_id, _ in self.nodes)
 
 
 def dbt_env(conn: Connection) -> dict[str, str]:
@@ -49,13 +54,15 @@ def run_dbt(conn: Connection, args: list[str], quiet: bool = False) -> BuildResu
         command = ["--quiet", *command]
     result = dbtRunner().invoke(command)
     statuses: Counter[str] = Counter()
+    nodes: list[tuple[str, str]] = []
     if result.result is not None and hasattr(result.result, "results"):
         for node_result in result.result.results:
             resource = getattr(node_result.node, "resource_type", "node")
             statuses[f"{resource}:{node_result.status}"] += 1
+            nodes.append((node_result.node.unique_id, str(node_result.status)))
     if result.exception is not None:
         raise GridhouseError(f"dbt {args[0]} could not run: {result.exception}")
-    return BuildResult(success=bool(result.success), statuses=statuses)
+    return BuildResult(success=bool(result.success), statuses=statuses, nodes=nodes)
 
 
 def build(

@@ -1,7 +1,13 @@
 """What the loader remembers between loads, kept in the target database beside the rows it describes.
 
 - `raw_<vendor>._gridhouse_files`: per file (or URL) the digest of the content last loaded and its counts;
-  a file whose digest is unchanged is not read again.
+  a file whose digest is unchanged is not read again. With the digest, a file's size and mtime as they were
+  before it was read (`size_bytes`, `mtime_ns`): a file whose size and mtime are still those is not even
+  digested (`gridhouse sync` decides there is nothing new without opening a file). The trade-off: a file
+  rewritten with other bytes of the same size under the same mtime (a copy that keeps times, `cp -p`,
+  `rsync -t`, or a clock set back) is taken as unchanged; `--full-refresh` reads it. A stat whose mtime
+  is within 2 s of the moment it was taken is not kept (ingest/filestat.py: the file may still be written
+  within the filesystem's clock tick): such a file is digested again next time.
 - `raw_<vendor>._gridhouse_series`: per fact table and series the series marks (marks.py): the highest
   time loaded, how many points up to it and a checksum over their times and values.
 
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ingest.filestat import Stat
 from ingest.loads import TABLE as LOG
 from ingest.reports import FileReport
 from ingest.sources.marks import SERIES_SEPARATOR
@@ -47,6 +54,12 @@ def ensure_memory(db: Any, dataset: str) -> None:
             "quarantined bigint not null)"
         ).format(schema, sql.Identifier(FILES))
     )
+    # added later: memory made before them gets them here (null: digest the file next time)
+    db.execute(
+        sql.SQL(
+            "alter table {}.{} add column if not exists size_bytes bigint, add column if not exists mtime_ns bigint"
+        ).format(schema, sql.Identifier(FILES))
+    )
     db.execute(
         sql.SQL(
             "create table if not exists {}.{} ("
@@ -68,6 +81,8 @@ class Memory:
     marks: dict[str, dict[str, Mark]] = field(default_factory=dict)  # table -> series -> mark
     changed: dict[str, set[str]] = field(default_factory=dict)  # table -> series whose mark changed
     files: dict[str, tuple[str, FileReport]] = field(default_factory=dict)  # read in this load
+    stats: dict[str, Stat] = field(default_factory=dict)  # source_file -> (size, mtime) of its digest
+    restats: dict[str, Stat | None] = field(default_factory=dict)  # new stats of files read in this load
     forgotten: dict[str, set[str]] = field(default_factory=dict)  # table -> series whose mark is dropped
 
     @classmethod
@@ -77,10 +92,13 @@ class Memory:
         memory = cls()
         # written with the log row that says `finished`; the join says so again, should the log be edited
         files = sql.SQL(
-            "select f.source_file, f.digest from {schema}.{files} as f "
+            "select f.source_file, f.digest, f.size_bytes, f.mtime_ns from {schema}.{files} as f "
             "inner join {schema}.{log} as l on l.loaded_at = f.loaded_at and l.status = 'finished'"
         ).format(schema=sql.Identifier(dataset), files=sql.Identifier(FILES), log=sql.Identifier(LOG))
-        memory.digests = dict(db.execute(files).fetchall())
+        for name, digest, size_bytes, mtime_ns in db.execute(files):
+            memory.digests[name] = digest
+            if size_bytes is not None and mtime_ns is not None:
+                memory.stats[name] = (size_bytes, mtime_ns)
         series = sql.SQL("select table_name, series, hwm_ms, n, checksum from {}.{}").format(
             sql.Identifier(dataset), sql.Identifier(SERIES)
         )
@@ -98,8 +116,19 @@ class Memory:
         """What an API input reads to ask only for new points (ingest/remote.py UrlInput)."""
         return {"marks": self.marks}
 
-    def remember(self, source_file: str, digest: str, report: FileReport) -> None:
+    def remember(self, source_file: str, digest: str, report: FileReport, stat: Stat | None = None) -> None:
         self.files[source_file] = (digest, report)
+        self.restats[source_file] = stat
+
+    def unchanged(self, source_file: str, stat: Stat | None) -> bool:
+        """Whether a finished load read this file with this very size and mtime (then it is not digested)."""
+        return stat is not None and source_file in self.digests and self.stats.get(source_file) == stat
+
+    def restat(self, source_file: str, stat: Stat | None) -> None:
+        """A file whose digest is the one remembered under another stat (touched, copied): keep its new
+        stat, so the next load need not digest it."""
+        if stat is not None and self.stats.get(source_file) != stat:
+            self.restats[source_file] = stat
 
     def forget(self, files: set[str], series: dict[str, set[str]]) -> None:
         """Not to remember these files, nor the marks of these series (table -> series names): rows of
@@ -107,6 +136,7 @@ class Memory:
         be read again."""
         for name in files:
             self.files.pop(name, None)
+            self.restats.pop(name, None)
         for table, names in series.items():
             self.forgotten.setdefault(table, set()).update(names)
             self.changed_in(table).difference_update(names)
@@ -119,15 +149,33 @@ class Memory:
         if self.files:
             db.cursor().executemany(
                 sql.SQL(
-                    "insert into {}.{} as f (source_file, digest, loaded_at, read, loaded, corrected, quarantined) "
-                    "values (%s, %s, %s, %s, %s, %s, %s) on conflict (source_file) do update set "
-                    "(digest, loaded_at, read, loaded, corrected, quarantined) = (excluded.digest, "
-                    "excluded.loaded_at, excluded.read, excluded.loaded, excluded.corrected, excluded.quarantined)"
+                    "insert into {}.{} as f (source_file, digest, loaded_at, read, loaded, corrected, quarantined, "
+                    "size_bytes, mtime_ns) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict (source_file) "
+                    "do update set (digest, loaded_at, read, loaded, corrected, quarantined, size_bytes, mtime_ns) "
+                    "= (excluded.digest, excluded.loaded_at, excluded.read, excluded.loaded, excluded.corrected, "
+                    "excluded.quarantined, excluded.size_bytes, excluded.mtime_ns)"
                 ).format(schema, sql.Identifier(FILES)),
                 [
-                    (name, digest, loaded_at, r.read, r.loaded, r.corrected, r.quarantined)
+                    (
+                        name,
+                        digest,
+                        loaded_at,
+                        r.read,
+                        r.loaded,
+                        r.corrected,
+                        r.quarantined,
+                        *_stat(self, name),
+                    )
                     for name, (digest, r) in self.files.items()
                 ],
+            )
+        touched = [(name, *stat) for name, stat in self.restats.items() if name not in self.files and stat]
+        if touched:  # same content under a new stat: only the stat changes
+            db.cursor().executemany(
+                sql.SQL("update {}.{} set size_bytes = %s, mtime_ns = %s where source_file = %s").format(
+                    schema, sql.Identifier(FILES)
+                ),
+                [(size, mtime, name) for name, size, mtime in touched],
             )
         for table, names in self.forgotten.items():
             db.execute(
@@ -154,6 +202,11 @@ class Memory:
             ).format(schema, sql.Identifier(SERIES)),
             [list(column) for column in zip(*rows, strict=True)],
         )
+
+
+def _stat(memory: Memory, name: str) -> tuple[int | None, int | None]:
+    stat = memory.restats.get(name)
+    return (None, None) if stat is None else stat
 
 
 def forget(

@@ -18,6 +18,7 @@ import pyarrow as pa
 from ingest import quarantine
 from ingest.documents import Document, locate, other_kind, wrong_kind
 from ingest.errors import GridhouseError
+from ingest.filestat import file_stat
 from ingest.memory import Memory
 from ingest.quarantine import Rejects
 from ingest.reports import FileReport
@@ -180,10 +181,15 @@ def walk(
             if on_file is not None:
                 on_file(report)
             continue
-        digest = doc.digest
-        if not full_refresh and memory.digests.get(doc.name) == digest:
+        # the stat before the digest: a write after it shows as another stat next time
+        stat = file_stat(doc.path) if doc.path is not None else None
+        if not full_refresh and memory.unchanged(doc.name, stat):
+            report.unchanged = True  # same size and mtime as when a finished load read it: not digested
+        elif not full_refresh and memory.digests.get(doc.name) == doc.digest:
             report.unchanged = True
+            memory.restat(doc.name, stat)
         else:
+            digest = doc.digest
             started = time.perf_counter()
             stamp = loaded_at or datetime.now(UTC)
             rejects = Rejects(doc.name)
@@ -213,7 +219,7 @@ def walk(
             if len(rejects):
                 yield QUARANTINE.item(rejects.table(stamp))
             if report.read:  # a file that gave nothing (e.g. only another tenant's meters) leaves no trace
-                memory.remember(doc.name, digest, report)
+                memory.remember(doc.name, digest, report, stat)
         reports.append(report)
         if on_file is not None:
             on_file(report)
