@@ -140,9 +140,9 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from ingest.sync import command
+    from ingest.sync import command, pipelines_command
 
-    return command(args.every)
+    return pipelines_command() if args.pipelines else command(args.every)
 
 
 def _prune(args: argparse.Namespace) -> int:
@@ -198,11 +198,12 @@ def _api(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ingest.report import default_out, summary, write_report
+    from ingest.report import check_arguments, default_out, summary, write_report
 
     out = Path(args.out) if args.out else default_out()
     if not args.out:
         out.parent.mkdir(parents=True, exist_ok=True)
+    check_arguments(out, args.days, args.soc_days)  # before connecting: a wrong --out costs no login
     report = write_report(_reader_connection("bi_reader"), out, args.days, args.soc_days)
     console.print(f"report: {summary(report)}; opens offline in any browser", soft_wrap=True)
     print(out.resolve())
@@ -261,6 +262,11 @@ def parser() -> argparse.ArgumentParser:
         "sync", help="load every configured vendor (.dlt/config.toml), build only what the new loads feed"
     )
     p.add_argument("--every", metavar="DURATION", help="repeat every DURATION (30s, 15m, 1h) until stopped")
+    p.add_argument(
+        "--pipelines",
+        action="store_true",
+        help="print each vendor's `dlt pipeline ... info` command; no sync",
+    )
     p.set_defaults(func=_sync)
 
     p = sub.add_parser(

@@ -34,6 +34,7 @@ MAX_METERS = 6  # meters drawn (by id); the others are named in a note
 SOC_POINTS = 720  # SoC points per battery at most: longer windows are averaged into buckets
 CHART_HEIGHT_PX = 380
 DAY_AXIS = {"type": "date", "tickformat": "%b %-d, %Y"}  # days, never a time of day on a one-day axis
+PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880")
 TARIFF_COLOURS = {"high": "#d62728", "low": "#1f77b4", "unassigned": "#7f7f7f"}
 CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -236,9 +237,8 @@ def battery_soc(rows: Rows, days: int) -> Chart:
         )
     chart.figure = _layout(
         fig,
-        f"State of charge (%), each battery's last {days} days",
+        f"State of charge (%), each battery's last {days} days (UTC)",
         yaxis={"title": {"text": "SoC %"}, "range": [0, 100]},
-        xaxis={"title": {"text": "UTC"}},
     )
     return chart
 
@@ -260,26 +260,29 @@ def battery_health(rows: Rows) -> Chart:
         )
         return chart
     fig = go.Figure()
-    for (_, name), points in _grouped(found, ("asset_id", "asset_name")):
+    for n, ((_, name), points) in enumerate(_grouped(found, ("asset_id", "asset_name"))):
+        colour = PALETTE[n % len(PALETTE)]
+        last = points[-1]
+        projection = end_of_life(last)
+        status = last.get("projection_status")
         fig.add_trace(
             go.Scatter(
                 x=[r["day_utc"].isoformat() for r in points],
                 y=[r["soh_pct"] for r in points],
                 mode="lines+markers",
-                name=name,
+                name=name if projection or not status else f"{name} ({status})",
                 legendgroup=name,
+                line={"color": colour},
             )
         )
-        last = points[-1]
-        projected = last.get("projected_soh_80_date")
-        if projected is not None:
+        if projection:
             fig.add_trace(
                 go.Scatter(
-                    x=[last["day_utc"].isoformat(), projected.isoformat()],
+                    x=[last["day_utc"].isoformat(), projection[0]],
                     y=[last["soh_pct"], 80.0],
                     mode="lines+markers",
-                    line={"dash": "dot"},
-                    name=f"{name}: 80 % on {projected.isoformat()}",
+                    line={"dash": "dot", "color": colour},
+                    name=f"{name}: 80 % on {projection[1]}",
                     legendgroup=name,
                 )
             )
@@ -290,6 +293,22 @@ def battery_health(rows: Rows) -> Chart:
         yaxis={"title": {"text": "SoH %"}},
     )
     return chart
+
+
+def end_of_life(last: dict) -> tuple[str, str] | None:
+    """The projected 80 % date of an asset's latest row and its label (with the uncertainty range where the
+    mart gives one), or None: no projection, or none ahead (the mart's projection_status says why)."""
+    projected = last.get("projected_soh_80_date")
+    status = last.get("projection_status")
+    if projected is None or status not in (None, "projected"):
+        return None
+    if status is None and (last["soh_pct"] <= 80 or projected <= last["day_utc"]):
+        return None  # a mart without projection_status: draw only a fall still ahead
+    low, high = last.get("projected_soh_80_low_date"), last.get("projected_soh_80_high_date")
+    label = projected.isoformat()
+    if low is not None and high is not None:
+        label += f" ({low.isoformat()} to {high.isoformat()})"
+    return projected.isoformat(), label
 
 
 def org_usage(rows: Rows, days: int) -> Chart:
@@ -536,16 +555,22 @@ def render_html(report: Report) -> str:
     return "\n".join(parts)
 
 
-def write_report(target: Connection, out: Path, days: int = 90, soc_days: int = 7) -> Report:
-    """Read the marts as ``target`` (bi_reader) and write the report to ``out``."""
-    if days < 1 or soc_days < 1:
-        raise GridhouseError(f"--days {days} / --soc-days {soc_days}: give whole days, 1 or more")
+def check_arguments(out: Path, days: int, soc_days: int) -> None:
+    """The command line's mistakes, before anything connects."""
+    for option, value in (("--days", days), ("--soc-days", soc_days)):
+        if value < 1:
+            raise GridhouseError(f"{option} {value}: give a number of days, 1 or more")
     if not out.parent.is_dir():
         raise GridhouseError(
             f"--out {out}: folder {out.parent} does not exist; create it or give another path"
         )
     if out.is_dir():
         raise GridhouseError(f"--out {out} is a folder: give a file name, e.g. {out / 'report.html'}")
+
+
+def write_report(target: Connection, out: Path, days: int = 90, soc_days: int = 7) -> Report:
+    """Read the marts as ``target`` (bi_reader) and write the report to ``out``."""
+    check_arguments(out, days, soc_days)
     rows, close = reader(target)
     try:
         report = build_report(rows, target.describe(), days, soc_days)

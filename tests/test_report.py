@@ -176,16 +176,43 @@ def test_a_chart_without_data_is_a_note(written, fixture_warehouse):
 
 
 def test_health_draws_soh_and_the_projection_to_80_pct():
-    """fct_battery_health rows as the mart gives them, with a column the chart does not know."""
+    """fct_battery_health rows as the mart gives them, with columns the chart does not read."""
+
+    def asset(asset_id: str, soh: list[float], **last) -> list[dict]:
+        days = [
+            {"asset_id": asset_id, "asset_name": asset_id.upper(), "day_utc": date(2024, 4, d + 1)}
+            | {"soh_pct": pct, "capacity_kwh": 1.0, "column_added_later": "x"}
+            for d, pct in enumerate(soh)
+        ]
+        return [{**row, **last} for row in days]
+
     mart = [
-        {"asset_id": "a", "asset_name": "A", "day_utc": date(2024, 4, d), "soh_pct": soh, "new_column": 1}
-        | {"projected_soh_80_date": date(2030, 1, 1)}
-        for d, soh in ((1, 99.0), (2, 98.5), (3, 98.0))
+        *asset("a", [99.0, 98.5, 98.0], projected_soh_80_date=date(2030, 1, 1)),
+        *asset(
+            "b",
+            [90.0, 89.0],
+            projected_soh_80_date=date(2025, 1, 1),
+            projected_soh_80_low_date=date(2024, 10, 1),
+            projected_soh_80_high_date=date(2025, 6, 1),
+            projection_status="projected",
+        ),
+        *asset(
+            "c", [79.0, 78.0], projected_soh_80_date=date(2026, 12, 7), projection_status="below 80 % already"
+        ),
     ]
     chart = battery_health(lambda query, params: mart)
-    soh, projection = chart.figure.data
-    assert list(soh.y) == [99.0, 98.5, 98.0]
+    drawn = {t.name: t for t in chart.figure.data}
+    assert set(drawn) == {
+        "A",
+        "A: 80 % on 2030-01-01",
+        "B",
+        "B: 80 % on 2025-01-01 (2024-10-01 to 2025-06-01)",
+        "C (below 80 % already)",  # no line up to 80 % for an asset already below it
+    }
+    assert list(drawn["A"].y) == [99.0, 98.5, 98.0]
+    projection = drawn["A: 80 % on 2030-01-01"]
     assert list(projection.x) == ["2024-04-03", "2030-01-01"] and list(projection.y) == [98.0, 80.0]
+    assert projection.line.color == drawn["A"].line.color  # one colour per battery
     assert chart.figure.layout.shapes[0].y0 == 80  # the end-of-life line
 
 
@@ -263,3 +290,24 @@ def test_chromium_draws_every_chart_without_a_script_error(written, tmp_path, ca
         assert html.count('class="point"') >= sum(
             len(t["y"]) for t in drawn[chart_id]["data"] if t["type"] == "bar"
         )
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (
+            ["--out", "{tmp}/missing/report.html"],
+            "--out {tmp}/missing/report.html: folder {tmp}/missing does not",
+        ),
+        (["--out", "{tmp}"], "--out {tmp} is a folder"),
+        (["--out", "{tmp}/r.html", "--days", "0"], "--days 0"),
+    ],
+)
+def test_a_wrong_argument_is_one_line_and_exit_2(argv, named, tmp_path, capsys):
+    from ingest.cli import main
+
+    code = main(["report", *(a.format(tmp=tmp_path) for a in argv)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert named.format(tmp=tmp_path) in " ".join(err.split())
+    assert "Traceback" not in err and not (tmp_path / "r.html").exists()
