@@ -478,7 +478,8 @@ def build_report(rows: Rows, source: str, days: int = 90, soc_days: int = 7) -> 
     return Report(sections, source, datetime.now(UTC))
 
 
-# The hook comes first, so it also catches errors of Plotly itself; a blocked fetch counts as an error.
+# The hook comes first, so it also catches errors of Plotly itself; a blocked fetch and a console.error
+# count as errors too.
 ERROR_HOOK = """
 window.addEventListener('error', function (e) {
   var box = document.getElementById('script-errors');
@@ -488,6 +489,12 @@ window.addEventListener('unhandledrejection', function (e) {
   var box = document.getElementById('script-errors');
   box.hidden = false; box.textContent += 'script error: ' + e.reason + '\\n';
 });
+var consoleError = console.error;
+console.error = function () {
+  var box = document.getElementById('script-errors');
+  box.hidden = false; box.textContent += 'console error: ' + Array.prototype.join.call(arguments, ' ') + '\\n';
+  consoleError.apply(console, arguments);
+};
 document.addEventListener('securitypolicyviolation', function (e) {
   var box = document.getElementById('script-errors');
   box.hidden = false; box.textContent += 'blocked: ' + e.violatedDirective + ' ' + e.blockedURI + '\\n';

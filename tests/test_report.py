@@ -249,21 +249,40 @@ def test_chromium_draws_every_chart_without_a_script_error(written, tmp_path, ca
     rows_of_charts = sum(math.ceil(len(s.charts) / 2) for s in report.sections)
     height = 200 + 140 * len(report.sections) + rows_of_charts * (CHART_HEIGHT_PX + 20)
     png = tmp_path / "report.png"
+    # The same page with a failing script, a console error and a fetch: the hook must report all three, or
+    # the "no error" below proves nothing.
+    broken = tmp_path / "broken.html"
+    broken.write_text(
+        text.replace(
+            "</body>",
+            '<script>notDefined();</script><script>console.error("boom")</script>'
+            '<img src="https://example.com/x.png"></body>',
+        ),
+        encoding="utf-8",
+    )
     runs = {
         what: subprocess.Popen(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / what}", *extra, out.as_uri()],
+            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / what}", *extra, page.as_uri()],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        for what, extra in (
-            ("dom", ["--dump-dom"]),
-            ("png", [f"--screenshot={png}", f"--window-size=1400,{height}"]),
+        for what, page, extra in (
+            ("dom", out, ["--dump-dom"]),
+            ("png", out, [f"--screenshot={png}", f"--window-size=1400,{height}"]),
+            ("broken", broken, ["--dump-dom"]),
         )
     }
     dom, _ = runs["dom"].communicate(timeout=60)
     runs["png"].communicate(timeout=60)
-    assert runs["dom"].returncode == 0 and runs["png"].returncode == 0
+    broken_dom, _ = runs["broken"].communicate(timeout=60)
+    assert {run.returncode for run in runs.values()} == {0}
+    (caught,) = re.findall(r'<pre id="script-errors"[^>]*>(.*?)</pre>', broken_dom, re.S)
+    assert caught.splitlines() == [
+        "script error: Uncaught ReferenceError: notDefined is not defined",
+        "console error: boom",
+        "blocked: img-src https://example.com/x.png",
+    ]
     assert png.stat().st_size > 10_000
     with capsys.disabled():
         print(f"\nreport screenshot: {png}")
