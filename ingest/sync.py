@@ -373,7 +373,7 @@ def run_cycle(
                 cycle.loaded.append(_load(vendor, source, conn))
             except GridhouseError as exc:
                 cycle.errors.append(str(exc))
-                say(f"{vendor}: not loaded: {exc}")
+                say(f"{vendor}: not loaded: {str(exc).removeprefix(f'{vendor}: ')}")
                 continue
             report = cycle.loaded[-1]
             say(
@@ -511,3 +511,20 @@ def command(every: str | None) -> int:
         return one()
     echo(f"sync every {seconds} s (SIGTERM or Ctrl-C stops it)")
     return run_every(seconds, one, echo)
+
+
+def pipelines_command() -> int:
+    """`gridhouse sync --pipelines`: the `dlt pipeline ... info` command of each vendor's dlt pipeline of
+    this database (their folder is under GRIDHOUSE_HOME, one per database: ingest.pipeline.pipelines_dir)."""
+    import shlex
+
+    from ingest import db
+    from ingest.pipeline import VENDORS, pipelines_dir
+
+    folder = pipelines_dir(db.resolve(start=False))
+    names = [f"gridhouse_{v}" for v in VENDORS if (folder / f"gridhouse_{v}").is_dir()]
+    if not names:
+        print(f"no dlt pipeline in {folder} yet: each vendor's first load makes its own", flush=True)
+    for name in names:
+        print(f"dlt pipeline --pipelines-dir {shlex.quote(str(folder))} {name} info", flush=True)
+    return 0

@@ -232,3 +232,46 @@ def test_sync_builds_only_what_new_loads_feed(fresh_db: Connection, tmp_path: Pa
     )
     cycle = run_cycle(fresh_db, sources, lines.append, reports=False)
     assert cycle.loaded == [] and cycle.build is None
+
+    # a configured folder that is not there: one line naming it, exit 2, the other vendors go on
+    sources["batteries"] = Configured("batteries", str(tmp_path / "nowhere"), "test")
+    lines.clear()
+    cycle = run_cycle(fresh_db, sources, lines.append, reports=False)
+    assert cycle.exit_code == 2 and cycle.build is None
+    assert lines[0].startswith(f"batteries: not loaded: {tmp_path / 'nowhere'} does not exist"), lines
+    assert lines[1] == f"meters: nothing new in {meters} (1 files unchanged)"
+
+
+def test_schedule_files_run_one_sync_every_15_minutes(tmp_path: Path) -> None:
+    import shutil
+
+    schedule = Path(__file__).resolve().parent.parent / "deploy" / "schedule"
+    timer = (schedule / "gridhouse-sync.timer").read_text()
+    service = (schedule / "gridhouse-sync.service").read_text()
+    cron = [
+        line
+        for line in (schedule / "gridhouse-sync.cron").read_text().splitlines()
+        if not line.startswith("#")
+    ]
+    assert "\nOnUnitActiveSec=15min\n" in timer and "\nUnit=gridhouse-sync.service\n" in timer
+    assert (
+        "\nType=oneshot\n" in service
+        and "\nExecStart=/path/to/gridhouse/.venv/bin/gridhouse sync\n" in service
+    )
+    assert (
+        cron[0].startswith("*/15 * * * * cd /path/to/gridhouse && ")
+        and ".venv/bin/gridhouse sync " in cron[0]
+    )
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed: the units' syntax is not checked")
+    for name in ("gridhouse-sync.service", "gridhouse-sync.timer"):  # as a user installs them
+        text = (schedule / name).read_text().replace("/path/to/gridhouse", str(schedule.parent.parent))
+        (tmp_path / name).write_text(text)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", "gridhouse-sync.service", "gridhouse-sync.timer"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
