@@ -494,6 +494,24 @@ def run_every(
     return 0
 
 
+def warehouse() -> Connection:
+    """The database `gridhouse load` would use; the embedded server, when it answers, without the checks
+    that `db.resolve()` makes on every command (pg_ctl status, roles): a cycle with nothing new is mostly
+    start-up. A server that does not answer is started as `gridhouse load` would."""
+    from ingest import db
+
+    if db.user_connection() is None:
+        server = db.EmbeddedServer.default()
+        if (server.pgdata / "postmaster.pid").exists():
+            conn = server.connection()
+            try:
+                with conn.connect():
+                    return conn
+            except GridhouseError:  # not running after all (a stale pid file): start it
+                pass
+    return db.resolve()
+
+
 def command(every: str | None) -> int:
     """`gridhouse sync [--every DURATION]`: one cycle, or one every DURATION until stopped."""
     seconds = parse_every(every) if every is not None else None  # a bad duration stops here, exit 2
@@ -502,10 +520,8 @@ def command(every: str | None) -> int:
         print(f"{stamp()} {line}" if seconds is not None else line, flush=True)
 
     def one() -> int:
-        from ingest import db
-
         # read each cycle: an edited .dlt/config.toml counts from the next cycle, without a restart
-        return run_cycle(db.resolve(), configured_sources(), echo).exit_code
+        return run_cycle(warehouse(), configured_sources(), echo).exit_code
 
     if seconds is None:
         return one()
