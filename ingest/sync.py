@@ -466,9 +466,7 @@ def run_every(
             raise KeyboardInterrupt
         stop.set()
         if running.is_set():
-            echo(
-                f"{stamp()} {signal.Signals(signum).name}: stopping after this cycle (again to interrupt it)"
-            )
+            echo(f"{signal.Signals(signum).name}: stopping after this cycle (again to interrupt it)")
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -478,19 +476,19 @@ def run_every(
             try:
                 code = cycle()
                 if code:
-                    echo(f"{stamp()} cycle ended with code {code}; next cycle in {seconds} s")
+                    echo(f"cycle ended with code {code}; next cycle in {seconds} s")
             except GridhouseError as exc:
-                echo(f"{stamp()} cycle failed: {exc}; next cycle in {seconds} s")
+                echo(f"cycle failed: {exc}; next cycle in {seconds} s")
             except Exception as exc:  # noqa: BLE001 - one line, and the schedule goes on
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else "(no message)"
-                echo(f"{stamp()} cycle failed: {type(exc).__name__}: {first}; next cycle in {seconds} s")
+                echo(f"cycle failed: {type(exc).__name__}: {first}; next cycle in {seconds} s")
             finally:
                 running.clear()
             stop.wait(max(0.0, seconds - (time.monotonic() - began)))
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    echo(f"{stamp()} stopped")
+    echo("stopped")
     return 0
 
 
