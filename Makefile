@@ -21,10 +21,14 @@ $(PGLITE): deploy/pglite/package-lock.json
 demo: $(STAMP)
 	$(BIN)/gridhouse demo
 
+# Test files run on JOBS processes (pytest-xdist, one file per process at a time, each with its own
+# embedded server): most of a test waits on dbt or PostgreSQL, so two processes use both cores.
+JOBS ?= 2
+
 test: $(STAMP) $(PGLITE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
 
 # Benchmarks print every timing next to a baseline measured in the same run, as one table, and write
 # bench/results/bench.json (see README "Benchmarks"). SCALE=5 doubles the default fleet (2.5).
