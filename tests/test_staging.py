@@ -124,6 +124,9 @@ def test_dbt_parse_has_no_warnings(fresh_db, tmp_path: Path):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:]
+    # `dbt docs` opens on the project's own overview page, not dbt's default one
+    docs = json.loads((tmp_path / "target" / "manifest.json").read_text())["docs"]
+    assert "Where to start" in docs["doc.gridhouse.__overview__"]["block_contents"]
 
 
 def test_sqlfluff_lint_passes(fresh_db):
