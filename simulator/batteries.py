@@ -35,6 +35,7 @@ from simulator.truth import (
     counter_resets,
     efc_steps,
     runs,
+    soh_crossing_day,
 )
 
 SITE_TZ = "Europe/Amsterdam"
@@ -145,6 +146,8 @@ def draw_asset(config: SimConfig, index: int) -> Asset:
     description = f"Fudura {city}" + (f" {index // len(CITIES) + 1}" if index >= len(CITIES) else "")
     u = rng.random(24)
     profile = "frequency" if index % 7 == 1 else PROFILES[int(u[0] * 2)]
+    if config.battery_profiles:
+        profile = config.battery_profiles[index % len(config.battery_profiles)]
     nominal = float(rng.choice([100.0, 200.0, 215.0, 430.0, 500.0, 1000.0, 2000.0]))
     c_rate = 1.5 + 0.5 * u[1] if profile == "frequency" else 0.5 + 0.5 * u[1]
     charge_kw = round(nominal * c_rate, 1)
@@ -152,11 +155,13 @@ def draw_asset(config: SimConfig, index: int) -> Asset:
     rte = round(0.85 + 0.07 * u[3], 4)
     old = index % 5 == 2 or u[4] < 0.2
     age_days = round(1500 + 1500 * u[5], 1) if old else round(30 + 700 * u[5], 1)
-    cycles_per_day = 8.0 if profile == "frequency" else 0.6 + 0.8 * u[6]
+    cycles_per_day = {"frequency": 8.0, "idle": 0.2, "intermittent": 2.0}.get(profile, 0.6 + 0.8 * u[6])
     efc_before = round(age_days * cycles_per_day * (0.7 + 0.3 * u[7]), 2)
     fade_cyc = 0.0035 + 0.003 * u[8]  # % of nominal per EFC
     fade_cal = 0.08 + 0.06 * u[9]  # % of nominal per sqrt(day)
     soh_start = max(70.0, 100.0 - fade_cyc * efc_before - fade_cal * np.sqrt(age_days))
+    # The scale speeds up (or slows) ageing during the span only: the history before it is unchanged.
+    fade_cyc, fade_cal = fade_cyc * config.battery_fade_scale, fade_cal * config.battery_fade_scale
     soc_min = 0.22 + 0.08 * u[10]
     soc_max = 0.92 + 0.06 * u[11]
     soc_start = soc_min + (soc_max - soc_min) * (0.2 + 0.6 * u[12])
@@ -189,6 +194,11 @@ def draw_asset(config: SimConfig, index: int) -> Asset:
     }
     if force_full:
         wanted = {name: not (name == "StateOfChargePercentage" and no_soc) for name in wanted}
+    if config.battery_profiles:
+        # An ageing study needs what the capacity fit reads on every asset: SoC and both battery counters.
+        wanted.update(
+            dict.fromkeys(("StateOfChargePercentage", "BatteryImportKwh", "BatteryExportKwh"), True)
+        )
     series = tuple(name for name in SERIES_ORDER if wanted[name])
     b = rng.random(8)
     throughput = efc_before * nominal
@@ -334,7 +344,7 @@ def _drivers(asset: Asset, config: SimConfig, clock: Clock) -> dict[str, np.ndar
         net = load - pv
         threshold = float(np.mean(net))
         request = np.clip(2.0 * (net - threshold), -chg, dis)
-    elif asset.profile == "arbitrage":
+    elif asset.profile in ("arbitrage", "idle"):
         night = (h >= 1.0) & (h < 5.0)
         evening = (h >= 17.0) & (h < 21.0)
         request = np.where(night, -0.8 * chg, np.where(evening, 0.8 * dis, 0.0))
@@ -344,6 +354,13 @@ def _drivers(asset: Asset, config: SimConfig, clock: Clock) -> dict[str, np.ndar
         phase = 2 * np.pi * rng.random()
         wave = np.sign(np.sin(2 * np.pi * (np.arange(n) * config.interval) / period_s + phase))
         request = wave * np.where(wave > 0, dis, chg) * (0.8 + 0.2 * rng.random(n))
+    if asset.profile in ("idle", "intermittent"):
+        # Rests on most days and works (arbitrage or frequency response) on about one in four, in runs:
+        # cycling that does not grow with calendar time, so that cycle and calendar ageing can be told apart.
+        steps_per_day = 86_400 // config.interval
+        days = -(-n // steps_per_day)
+        active = smooth_noise(rng, days, 3, 1.0) > 0.65
+        request = request * np.repeat(active, steps_per_day)[:n]
     ambient = (
         10.0
         + 6.0 * np.cos(2 * np.pi * (clock.day_of_year - 200) / 365.25)
@@ -617,6 +634,8 @@ class BatteryTruth:
                 "device_id", "description", "state", "profile", "nominal_capacity_kwh", "max_charge_kw",
                 "max_discharge_kw", "round_trip_efficiency", "age_days_at_start", "efc_before_start",
                 "soh_start_pct", "reports_soc", "series", "telemetry_file", "last_reading_utc",
+                "cycle_fade_pct_per_100_efc", "calendar_fade_pct_per_sqrt_day", "efc_per_day", "soh_end_pct",
+                "soh_80_date",
             ],
         )  # fmt: skip
         self.daily = TruthTable(
@@ -866,9 +885,28 @@ def _write_asset(asset: Asset, run: Run, config: SimConfig, telemetry_dir: Path)
         asset.discharge_kw, asset.round_trip_efficiency, asset.age_days, asset.efc_before, asset.soh_start_pct,
         str(asset.reports_soc).lower(), ";".join(asset.series), asset.file_status,
         None if last_ms is None else iso_ms(last_ms),
+        *_ageing_truth(asset, run, config),
     ]  # fmt: skip
     item = {"deviceId": asset.device_id, "description": asset.description, "state": state}
     return AssetOutput(item, asset_row, daily_rows, alert_rows, [e.to_dict() for e in events], counts)
+
+
+def _ageing_truth(asset: Asset, run: Run, config: SimConfig) -> list[object]:
+    """The ageing law's figures (SoH in % of nominal): cycle fade per 100 EFC, calendar fade per sqrt(day),
+    the span's EFC per day, SoH at its end, and the UTC day SoH reaches 80 % if cycling goes on at that
+    rate (the start day if it began below; empty beyond a century)."""
+    efc_per_day = float(run.efc[-1]) / config.days
+    crossing = soh_crossing_day(
+        asset.soh_start_pct,
+        asset.fade_pct_per_efc,
+        asset.fade_pct_per_sqrt_day,
+        asset.age_days,
+        efc_per_day,
+        80.0,
+    )
+    day = None if crossing is None else str(np.datetime64(config.start) + np.timedelta64(int(crossing), "D"))
+    soh_end = float(run.capacity[-1] / asset.nominal_kwh * 100.0)
+    return [asset.fade_pct_per_efc * 100.0, asset.fade_pct_per_sqrt_day, efc_per_day, soh_end, day]
 
 
 def _events(

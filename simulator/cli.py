@@ -24,7 +24,7 @@ def _simulate(args: argparse.Namespace) -> int:
         for name in (
             "batteries", "meters", "tenants", "organizations", "locations_per_org", "sensors_per_location",
             "circuits_per_sensor", "homes", "start", "days", "interval", "device_interval", "meter_days",
-            "families",
+            "families", "battery_fade_scale", "battery_profiles",
         )
     }  # fmt: skip
     if args.no_events:
@@ -118,6 +118,13 @@ def register(subparsers: Any) -> None:
         help="meters cover each DST change day of the start year +- this many local days (default 1)",
     )
     p.add_argument("--families", type=_families, help=f"comma list, subset of {','.join(FAMILIES)}")
+    p.add_argument(
+        "--battery-fade-scale", type=float, help="factor on battery ageing during the span (default 1)"
+    )
+    p.add_argument(
+        "--battery-profiles",
+        help="comma list given to battery assets in turn: peak_shaving, arbitrage, frequency, idle, intermittent (default drawn)",
+    )
     p.add_argument("--no-events", action="store_true", help="inject no events and no malformed records")
     p.add_argument(
         "--workers",

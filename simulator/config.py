@@ -9,6 +9,7 @@ from typing import Any
 from ingest.errors import GridhouseError
 
 FAMILIES = ("batteries", "meters", "circuits", "devices")
+BATTERY_PROFILES = ("peak_shaving", "arbitrage", "frequency", "idle", "intermittent")
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,16 @@ class SimConfig:
     meter_days: int = 1
     families: tuple[str, ...] = FAMILIES
     events: bool = True
+    # Battery ageing studies (docs/simulator.md): a factor on each asset's fade during the span, and the
+    # profiles to give assets in turn (e.g. ("frequency", "idle")) instead of drawing them; empty = drawn.
+    battery_fade_scale: float = 1.0
+    battery_profiles: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["start"] = self.start.isoformat()
         data["families"] = list(self.families)
+        data["battery_profiles"] = list(self.battery_profiles)
         return data
 
     @property
@@ -91,6 +97,15 @@ def make_config(seed: int = 0, preset: str | None = None, **knobs: Any) -> SimCo
                 f"choose from {','.join(FAMILIES)}"
             )
         values["families"] = tuple(f for f in FAMILIES if f in families)
+    if isinstance(values.get("battery_profiles"), str):
+        values["battery_profiles"] = [p.strip() for p in values["battery_profiles"].split(",") if p.strip()]
+    if "battery_profiles" in values:
+        values["battery_profiles"] = tuple(values["battery_profiles"])
+        unknown = [p for p in values["battery_profiles"] if p not in BATTERY_PROFILES]
+        if unknown:
+            raise GridhouseError(
+                f"simulate: --battery-profiles {','.join(unknown)!r} unknown; choose from {','.join(BATTERY_PROFILES)}"
+            )
     config = replace(SimConfig(seed=int(seed)), **values)
     _validate(config)
     return config
@@ -120,5 +135,7 @@ def _validate(config: SimConfig) -> None:
             raise GridhouseError(
                 f"simulate: --{name} {value} s does not divide a day; use e.g. 1, 4, 15, 60, 300 or 900"
             )
+    if config.battery_fade_scale < 0:
+        raise GridhouseError(f"simulate: --battery-fade-scale {config.battery_fade_scale}; give 0 or more")
     if config.seed < 0:
         raise GridhouseError(f"simulate: --seed {config.seed} is negative; give 0 or more")

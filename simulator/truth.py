@@ -51,6 +51,42 @@ def efc_steps(soc_pct: np.ndarray) -> np.ndarray:
     return out
 
 
+def soh_at(
+    days: np.ndarray | float,
+    soh_start_pct: float,
+    fade_pct_per_efc: float,
+    fade_pct_per_sqrt_day: float,
+    age_days: float,
+    efc_per_day: float,
+) -> np.ndarray | float:
+    """The ageing law (SoH in % of nominal) `days` after the span starts, cycling at efc_per_day: linear in
+    equivalent full cycles, and in the square root of calendar age."""
+    calendar = fade_pct_per_sqrt_day * (np.sqrt(age_days + days) - np.sqrt(age_days))
+    return soh_start_pct - fade_pct_per_efc * efc_per_day * days - calendar
+
+
+def soh_crossing_day(
+    soh_start_pct: float,
+    fade_pct_per_efc: float,
+    fade_pct_per_sqrt_day: float,
+    age_days: float,
+    efc_per_day: float,
+    level_pct: float,
+) -> float | None:
+    """Days after the span starts at which soh_at() reaches level_pct (0 if it starts below; None beyond a
+    century or when it never falls), by bisection (the law only falls)."""
+    args = (soh_start_pct, fade_pct_per_efc, fade_pct_per_sqrt_day, age_days, efc_per_day)
+    if soh_start_pct <= level_pct:
+        return 0.0
+    lo, hi = 0.0, 36_525.0
+    if soh_at(hi, *args) > level_pct:
+        return None
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if soh_at(mid, *args) > level_pct else (lo, mid)
+    return hi
+
+
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) index of each maximal run of True in `mask`."""
     if not mask.any():

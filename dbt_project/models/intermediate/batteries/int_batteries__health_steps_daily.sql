@@ -47,7 +47,7 @@ telemetry as (
         on
             points.asset_id = series.asset_id
             and points.metric = series.metric
-    where series.quantity in ('StateOfCharge', 'BatteryImport', 'BatteryExport')
+    where series.quantity in ('StateOfCharge', 'BatteryImport', 'BatteryExport', 'BatteryTemperature')
 
 ),
 
@@ -60,7 +60,8 @@ instants as (
         measured_at,
         min(value) filter (where quantity = 'StateOfCharge' and unit = '%') as soc_pct,
         min(value) filter (where quantity = 'BatteryImport' and unit = 'kWh') as charged_counter_kwh,
-        min(value) filter (where quantity = 'BatteryExport' and unit = 'kWh') as discharged_counter_kwh
+        min(value) filter (where quantity = 'BatteryExport' and unit = 'kWh') as discharged_counter_kwh,
+        min(value) filter (where quantity = 'BatteryTemperature' and unit = '°C') as cell_temperature_c
     from telemetry
     group by asset_id, measured_at
 
@@ -81,6 +82,7 @@ complete_instants as (
         instants.soc_pct,
         instants.charged_counter_kwh,
         instants.discharged_counter_kwh,
+        instants.cell_temperature_c,
         charged_limits.max_power_kw as charged_max_power_kw,
         discharged_limits.max_power_kw as discharged_max_power_kw
     from instants
@@ -106,7 +108,10 @@ charged_steps as (
 
     {{ counter_steps(
         'complete_instants',
-        ['asset_id', 'measured_at', 'soc_pct', 'discharged_counter_kwh', 'discharged_max_power_kw'],
+        [
+            'asset_id', 'measured_at', 'soc_pct', 'cell_temperature_c', 'discharged_counter_kwh',
+            'discharged_max_power_kw',
+        ],
         'charged_counter_kwh',
         ['asset_id'],
         'measured_at',
@@ -120,7 +125,7 @@ labelled_steps as (
 
     {{ counter_steps(
         'charged_steps',
-        ['asset_id', 'measured_at', 'soc_pct', 'charged_step_label', 'charged_energy_kwh'],
+        ['asset_id', 'measured_at', 'soc_pct', 'cell_temperature_c', 'charged_step_label', 'charged_energy_kwh'],
         'discharged_counter_kwh',
         ['asset_id'],
         'measured_at',
@@ -137,6 +142,8 @@ steps as (
     select
         asset_id,
         (measured_at at time zone 'UTC')::date as day_utc,
+        soc_pct,
+        cell_temperature_c,
         soc_pct - lag(soc_pct) over by_asset as soc_delta_pct,
         abs(soc_pct - lag(soc_pct) over by_asset) / 200.0 as efc,
         charged_energy_kwh as charged_kwh,
@@ -182,6 +189,10 @@ final as (
         sum(charged_kwh * discharged_kwh) as sxy,
         sum(charged_kwh * soc_delta_pct) as sxz,
         sum(discharged_kwh * soc_delta_pct) as syz,
+        -- The day's SoC range over those steps: the swing the minimum-swing rule reads (fct_battery_health).
+        max(soc_pct) - min(soc_pct) as soc_range_pct,
+        sum(cell_temperature_c) as cell_temperature_sum_c,
+        count(cell_temperature_c) as n_cell_temperature,
         max(loaded_at) as loaded_at
     from usable_days
     group by asset_id, day_utc
