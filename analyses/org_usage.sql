@@ -68,3 +68,5 @@ final as (
 )
 
 select * from final
+{#- circuits stay on PostgreSQL: nothing to analyse on the Spark target (docs/spark.md) -#}
+{{ config(enabled=target.type != 'spark') }}

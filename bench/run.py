@@ -1,6 +1,6 @@
 """`make bench`: every benchmark step at one scale, one table, one JSON (bench/results/bench.json).
 
-    python -m bench.run [--scale S] [--steps load,growth,alerts,api,storage,sync,incremental] [--json PATH]
+    python -m bench.run [--scale S] [--steps load,growth,alerts,api,storage,sync,spark,incremental] [--json PATH]
 
 SCALE (env) or --scale multiplies the simulated fleet (harness.BASE_FLEET); the days are fixed: the
 growth and alert steps compare BASE_DAYS with HISTORY_DAYS = 10 x BASE_DAYS of the same fleet, and the
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import alerts, api, growth, incremental, load, storage, sync
+from bench import alerts, api, growth, incremental, load, spark, storage, sync
 from bench.harness import RESULTS_JSON, Result, Workspace, fleet_knobs, machine, render, write_json
 from bench.steps import scale_arg
 
@@ -28,6 +28,7 @@ STEPS: dict[str, Callable[[Workspace], list[Result]]] = {
     "api": api.run,  # the alert step's warehouses, before incremental adds days to the 90-day one
     "storage": storage.run,
     "sync": sync.run,  # a database of its own, on the 9-day tree
+    "spark": spark.run,  # the 9-day tree's devices in a database of its own and in a lake
     "incremental": incremental.run,  # last: it adds days to the 90-day warehouse
 }
 

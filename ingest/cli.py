@@ -123,6 +123,10 @@ def _load(args: argparse.Namespace) -> int:
     from ingest.progress import load_with_progress
     from ingest.summary import print_load_reports
 
+    if args.to == "lake":
+        from ingest.lake import load_command
+
+        return load_command(args)
     planned = vendor(args.source).plan(args.path)  # a wrong path fails here, before any server starts
     conn = db.resolve()
     report = load_with_progress(args.source, args.path, conn, full_refresh=args.full_refresh, planned=planned)
@@ -252,6 +256,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--full-refresh", action="store_true", help="re-read files even if unchanged since the last load"
     )
+    p.add_argument(
+        "--to",
+        choices=["postgres", "lake"],
+        default="postgres",
+        help="lake: devices as parquet for the Spark tier (docs/spark.md); default: the database",
+    )
     p.set_defaults(func=_load)
 
     p = sub.add_parser("build", help="dbt build with the project's profile; extra args go to dbt")
@@ -314,6 +324,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="default: $DATA_DIR, else ../shared/fixtures, else a simulated fleet")
     p.set_defaults(func=_demo)
 
+    from ingest.spark import register as register_spark
+
+    register_spark(sub)
     try:
         from simulator.cli import register
     except ImportError:
@@ -328,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # argparse's REMAINDER alone misses options that come first.
     top = parser()
     args, unknown = top.parse_known_args(argv)
-    if unknown and getattr(args, "func", None) is _build:
+    if unknown and (getattr(args, "func", None) is _build or getattr(args, "command", "") == "spark"):
         args.dbt_args = [*unknown, *args.dbt_args]
     elif unknown:
         top.error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -14,7 +14,7 @@
         `incremental` says whether this run builds on the model's rows (default: builds_on_held_rows()). -#}
     {{ loaded_at }} > {{ taken_in(incremental) }}
     and {{ loaded_at }} <= (
-        select coalesce(max(loads.loaded_at), '-infinity'::timestamptz)
+        select coalesce(max(loads.loaded_at), {{ min_instant() }})
         from {{ ref('stg_' ~ vendor ~ '__loads') }} as loads
         where loads.has_ended
     )
@@ -24,9 +24,9 @@
 {% macro taken_in(incremental=none) -%}
     {#- SQL timestamptz: the newest loaded_at this model holds, '-infinity' on a full build. -#}
     {%- if (builds_on_held_rows() if incremental is none else incremental) -%}
-        (select coalesce(max(held.loaded_at), '-infinity'::timestamptz) from {{ this }} as held)
+        (select coalesce(max(held.loaded_at), {{ min_instant() }}) from {{ this }} as held)
     {%- else -%}
-        '-infinity'::timestamptz
+        {{ min_instant() }}
     {%- endif -%}
 {%- endmacro %}
 

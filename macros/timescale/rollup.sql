@@ -42,6 +42,9 @@
     {%- endif -%}
     {%- if timescale_enabled() -%}
         time_bucket(interval '{{ width }}', {{ column }})
+    {%- elif target.type == 'spark' -%}
+        {#- Spark's date_trunc gives a timestamp (an instant): back to the wall clock -#}
+        cast(date_trunc('{{ units[width] }}', {{ column }}) as timestamp_ntz)
     {%- else -%}
         date_trunc('{{ units[width] }}', {{ column }})
     {%- endif -%}
@@ -52,6 +55,8 @@
     {#- Aggregate: `value` of the group's row with the greatest `order_by` (null when that row's is). -#}
     {%- if timescale_enabled() -%}
         last({{ value }}, {{ order_by }})
+    {%- elif target.type == 'spark' -%}
+        max_by({{ value }}, {{ order_by }})
     {%- else -%}
         ((array_agg({{ value }} order by {{ order_by }} desc))[1])
     {%- endif -%}
@@ -106,7 +111,9 @@
     {%- set incremental = rollup_is_incremental() -%}
     {#- Rendered on every run, so dbt sees the load log among the model's inputs. -#}
     {%- set new_rows = loads_to_take_in(vendor, 'fresh.loaded_at', incremental) -%}
-    {%- if incremental -%}
+    {%- if incremental and target.type == 'spark' -%}
+        {{ spark_rollup_where(new_rows) }}
+    {%- elif incremental -%}
         {%- set width = config.require('bucket_width') -%}
         {%- set source = ref(config.require('source_model')) -%}
         {%- set source_time = config.require('source_time') -%}

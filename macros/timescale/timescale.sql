@@ -5,7 +5,7 @@
 
 {% macro timescale_enabled() %}
     {#- True when the timescaledb extension is installed in the database dbt is connected to. -#}
-    {%- if not execute -%}
+    {%- if not execute or target.type != 'postgres' -%}
         {%- do return(false) -%}
     {%- endif -%}
     {%- set result = run_query("select count(*) from pg_extension where extname = 'timescaledb'") -%}
@@ -20,6 +20,7 @@
         check looks at the table itself, not at an index name, so it holds after dbt renames tables
         on a full refresh.
     -#}
+    {%- if target.type == 'spark' -%}{{ return('') }}{%- endif -%}
     {%- set key = columns | join(', ') -%}
     {%- set wanted = ('create unique index' if unique else 'create index') -%}
 do $ensure_index$
@@ -55,6 +56,7 @@ $ensure_index$;
         instead (the rollups' range of touched buckets and their oldest-row guard read it).
         Every step is idempotent: a re-run changes nothing.
     -#}
+    {%- if target.type == 'spark' -%}{{ return('') }}{%- endif -%}
     {%- set key_columns = (unique_key or segment_by) | list -%}
     {%- set index_columns = [] -%}
     {%- for column in key_columns -%}

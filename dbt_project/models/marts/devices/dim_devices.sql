@@ -20,11 +20,11 @@ devices as (
 final as (
 
     select
-        device_id::text as device_id,
-        home_id::text as home_id,
-        device_kind::text as device_kind,
-        device_name::text as device_name,
-        coalesce(time_zone, {{ dbt.string_literal(var('device_time_zone')) }})::text as time_zone,
+        device_id::{{ sqltype('text') }} as device_id,
+        home_id::{{ sqltype('text') }} as home_id,
+        device_kind::{{ sqltype('text') }} as device_kind,
+        device_name::{{ sqltype('text') }} as device_name,
+        coalesce(time_zone, {{ dbt.string_literal(var('device_time_zone')) }})::{{ sqltype('text') }} as time_zone,
         rated_w,
         average_w,
         storage_capacity_wh,

@@ -20,6 +20,7 @@
         source_rows='sum(readings)',
         refresh_start='30 days',
         refresh_every='1 hour',
+        partition_unit='month',
     )
 }}
 

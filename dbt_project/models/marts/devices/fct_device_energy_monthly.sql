@@ -21,6 +21,7 @@
         source_rows='sum(readings)',
         refresh_start='400 days',
         refresh_every='1 day',
+        partition_unit='year',
     )
 }}
 

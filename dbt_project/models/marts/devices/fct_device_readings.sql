@@ -14,8 +14,11 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['device_id', 'local_measured_at', 'measured_at'],
+        incremental_strategy=('insert_overwrite' if target.type == 'spark' else 'delete+insert'),
+        unique_key=(none if target.type == 'spark' else ['device_id', 'local_measured_at', 'measured_at']),
+        partition_by=['local_day'],
+        clustered_by=['device_id'],
+        buckets=var('spark_device_buckets', 4),
         on_schema_change='fail',
         full_refresh=false,
         post_hook=[
@@ -30,7 +33,7 @@ with
 readings as (
 
     select * from {{ ref('stg_devices__readings') }}
-    where {{ loads_to_take_in('devices') }}
+    where {{ device_readings_to_take_in() }}
 
 ),
 
@@ -43,17 +46,12 @@ devices as (
 located as (
 
     select
-        readings.measured_at at time zone devices.time_zone as local_measured_at,
+        {{ to_local('readings.measured_at', 'devices.time_zone') }} as local_measured_at,
         readings.device_id,
         devices.home_id,
         devices.device_kind,
         devices.time_zone,
-        (
-            extract(
-                epoch from (readings.measured_at at time zone devices.time_zone)
-                - (readings.measured_at at time zone 'UTC')
-            ) / 60
-        )::integer as utc_offset_minutes,
+        {{ utc_offset_minutes('readings.measured_at', 'devices.time_zone') }} as utc_offset_minutes,
         readings.measured_at,
         readings.power_w,
         readings.energy_wh,
@@ -68,6 +66,9 @@ located as (
             end,
             {{ var('device_default_max_power_w') }}
         ) as max_power_w,
+        {%- if target.type == 'spark' %}
+        readings.local_day,
+        {%- endif %}
         readings.loaded_at
     from readings
     inner join devices
@@ -95,19 +96,25 @@ labelled as (
 final as (
 
     select
-        local_measured_at::timestamp as local_measured_at,
-        device_id::text as device_id,
-        home_id::text as home_id,
-        device_kind::text as device_kind,
-        time_zone::text as time_zone,
+        local_measured_at::{{ sqltype('timestamp') }} as local_measured_at,
+        device_id::{{ sqltype('text') }} as device_id,
+        home_id::{{ sqltype('text') }} as home_id,
+        device_kind::{{ sqltype('text') }} as device_kind,
+        time_zone::{{ sqltype('text') }} as time_zone,
         utc_offset_minutes::integer as utc_offset_minutes,
-        measured_at::timestamptz as measured_at,
+        measured_at::{{ sqltype('timestamptz') }} as measured_at,
         -- Implausible power and energy stay out of every sum (the rollups): as published in staging.
-        (case when is_plausible then power_w end)::double precision as power_w,
-        (case when is_plausible then energy_wh end)::double precision as energy_wh,
-        charge_pct::double precision as charge_pct,
+        (case when is_plausible then power_w end)::{{ sqltype('double precision') }} as power_w,
+        (case when is_plausible then energy_wh end)::{{ sqltype('double precision') }} as energy_wh,
+        charge_pct::{{ sqltype('double precision') }} as charge_pct,
         is_plausible::boolean as is_plausible,
-        loaded_at::timestamptz as loaded_at
+        {%- if target.type == 'spark' %}
+        loaded_at::{{ sqltype('timestamptz') }} as loaded_at,
+        -- Spark's partition (last): the lake's local day, overwritten whole when a load touches it
+        local_day
+        {%- else %}
+        loaded_at::{{ sqltype('timestamptz') }} as loaded_at
+        {%- endif %}
     from labelled
 
 )

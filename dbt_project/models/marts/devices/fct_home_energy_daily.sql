@@ -46,18 +46,18 @@ per_day as (
 final as (
 
     select
-        home_id::text as home_id,
+        home_id::{{ sqltype('text') }} as home_id,
         local_date::date as local_date,
-        time_zone::text as time_zone,
-        (local_date::timestamp at time zone time_zone)::timestamptz as day_start,
-        produced_kwh::double precision as produced_kwh,
-        consumed_kwh::double precision as consumed_kwh,
-        net_kwh::double precision as net_kwh,
-        solar_kwh::double precision as solar_kwh,
-        battery_storage_pct::double precision as battery_storage_pct,
-        ev_charge_pct::double precision as ev_charge_pct,
+        time_zone::{{ sqltype('text') }} as time_zone,
+        ({{ from_local('local_date::' ~ sqltype('timestamp'), 'time_zone') }})::{{ sqltype('timestamptz') }} as day_start,
+        produced_kwh::{{ sqltype('double precision') }} as produced_kwh,
+        consumed_kwh::{{ sqltype('double precision') }} as consumed_kwh,
+        net_kwh::{{ sqltype('double precision') }} as net_kwh,
+        solar_kwh::{{ sqltype('double precision') }} as solar_kwh,
+        battery_storage_pct::{{ sqltype('double precision') }} as battery_storage_pct,
+        ev_charge_pct::{{ sqltype('double precision') }} as ev_charge_pct,
         hours_reporting::integer as hours_reporting,
-        loaded_at::timestamptz as loaded_at
+        loaded_at::{{ sqltype('timestamptz') }} as loaded_at
     from per_day
 
 )

@@ -51,7 +51,7 @@ unioned as (
         'hour' as grain,
         hour_start as period_start,
         hour_start + interval '1 hour' as period_end,
-        (hour_start at time zone time_zone)::date as local_date,
+        ({{ to_local('hour_start', 'time_zone') }})::date as local_date,
         time_zone,
         produced_kwh,
         consumed_kwh,
@@ -67,7 +67,7 @@ unioned as (
         home_id,
         'day' as grain,
         day_start as period_start,
-        ((local_date + 1)::timestamp at time zone time_zone) as period_end,
+        ({{ from_local('(local_date + 1)::' ~ sqltype('timestamp'), 'time_zone') }}) as period_end,
         local_date,
         time_zone,
         produced_kwh,
@@ -83,8 +83,8 @@ unioned as (
     select
         home_id,
         'week' as grain,
-        (local_week::timestamp at time zone time_zone) as period_start,
-        ((local_week + 7)::timestamp at time zone time_zone) as period_end,
+        ({{ from_local('local_week::' ~ sqltype('timestamp'), 'time_zone') }}) as period_start,
+        ({{ from_local('(local_week + 7)::' ~ sqltype('timestamp'), 'time_zone') }}) as period_end,
         local_week as local_date,
         time_zone,
         produced_kwh,
@@ -101,7 +101,7 @@ unioned as (
         home_id,
         'month' as grain,
         month_start as period_start,
-        ((local_month + interval '1 month')::timestamp at time zone time_zone) as period_end,
+        ({{ from_local("(local_month + interval '1 month')::" ~ sqltype('timestamp'), 'time_zone') }}) as period_end,
         local_month as local_date,
         time_zone,
         produced_kwh,
@@ -117,18 +117,18 @@ unioned as (
 final as (
 
     select
-        home_id::text as home_id,
-        grain::text as grain,
-        period_start::timestamptz as period_start,
-        period_end::timestamptz as period_end,
+        home_id::{{ sqltype('text') }} as home_id,
+        grain::{{ sqltype('text') }} as grain,
+        period_start::{{ sqltype('timestamptz') }} as period_start,
+        period_end::{{ sqltype('timestamptz') }} as period_end,
         local_date::date as local_date,
-        time_zone::text as time_zone,
-        produced_kwh::double precision as produced_kwh,
-        consumed_kwh::double precision as consumed_kwh,
-        net_kwh::double precision as net_kwh,
-        solar_kwh::double precision as solar_kwh,
-        battery_storage_pct::double precision as battery_storage_pct,
-        ev_charge_pct::double precision as ev_charge_pct
+        time_zone::{{ sqltype('text') }} as time_zone,
+        produced_kwh::{{ sqltype('double precision') }} as produced_kwh,
+        consumed_kwh::{{ sqltype('double precision') }} as consumed_kwh,
+        net_kwh::{{ sqltype('double precision') }} as net_kwh,
+        solar_kwh::{{ sqltype('double precision') }} as solar_kwh,
+        battery_storage_pct::{{ sqltype('double precision') }} as battery_storage_pct,
+        ev_charge_pct::{{ sqltype('double precision') }} as ev_charge_pct
     from unioned
 
 )

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('devices', 'devices') }}
+    {{ newest_rows(source('devices', 'devices'), ['device_id']) }}
 
 ),
 
@@ -14,16 +14,16 @@ renamed as (
         kind as device_kind,
         name as device_name,
         timezone as time_zone,
-        specs_json::jsonb as specs,
-        (specs_json::jsonb ->> 'rated_w')::double precision as rated_w,
-        (specs_json::jsonb ->> 'average_w')::double precision as average_w,
+        {{ json_value('specs_json') }} as specs,
+        {{ json_number('specs_json', 'rated_w') }} as rated_w,
+        {{ json_number('specs_json', 'average_w') }} as average_w,
         coalesce(
-            (specs_json::jsonb ->> 'capacity_wh')::double precision,
-            (specs_json::jsonb ->> 'battery_wh')::double precision
+            {{ json_number('specs_json', 'capacity_wh') }},
+            {{ json_number('specs_json', 'battery_wh') }}
         ) as storage_capacity_wh,
-        (specs_json::jsonb ->> 'max_charge_w')::double precision as max_charge_w,
-        (specs_json::jsonb ->> 'max_discharge_w')::double precision as max_discharge_w,
-        (specs_json::jsonb ->> 'driving_w')::double precision as driving_w,
+        {{ json_number('specs_json', 'max_charge_w') }} as max_charge_w,
+        {{ json_number('specs_json', 'max_discharge_w') }} as max_discharge_w,
+        {{ json_number('specs_json', 'driving_w') }} as driving_w,
         _source_file as source_file,
         _loaded_at as loaded_at
     from source

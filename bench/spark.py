@@ -1,0 +1,111 @@
+"""The Spark tier against PostgreSQL on the same device fleet (docs/spark.md, docs/scaling.md).
+
+    python -m bench.spark [--scale S]
+
+The devices of the BASE_DAYS tree go into PostgreSQL and into the lake (ingest/lake.py). PostgreSQL builds
+the device models (`dbt run --select +fct_home_energy_summary`, the models the Spark target enables); Spark
+builds the same models on a local standalone cluster of one worker (one core, ingest/spark.py), after a
+warm-up that starts its session (the JVM and the catalog are a fixed cost of a process, not of a build).
+Then a second worker joins and the hourly tier is built again from scratch. Rows:
+- hourly tier throughput: raw-tier rows rolled up per second, 2 workers vs 1 (goal >= 1.5: it scales);
+- the device build, Spark (1 worker) vs PostgreSQL: the seconds of the same models, as a ratio.
+Skips (no rows) where Java, pyspark or dbt-spark is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from bench.harness import BASE_DAYS, Result, Workspace, load_tree, timed
+from bench.steps import main_for
+
+HOURLY = "fct_device_energy_hourly"
+
+
+def _node_seconds(name: str) -> float:
+    """The execution time of one model in the last dbt invocation (run_results.json)."""
+    path = Path(os.environ.get("DBT_TARGET_PATH", "")) / "run_results.json"
+    for result in json.loads(path.read_text())["results"]:
+        if result["unique_id"].endswith(f".{name}"):
+            return float(result["execution_time"])
+    raise SystemExit(f"{name} did not run")
+
+
+def run(ws: Workspace) -> list[Result]:
+    try:
+        import dbt.adapters.spark  # noqa: F401
+        import pyspark  # noqa: F401
+    except ImportError:
+        print("bench.spark: skipped, pip install -e '.[spark]' first")
+        return []
+    if shutil.which("java") is None:
+        print("bench.spark: skipped, Spark needs Java 17")
+        return []
+    from ingest.build import run_dbt
+    from ingest.lake import load_lake
+    from ingest.spark import Cluster, _free_port, build
+
+    tree = ws.history(BASE_DAYS) / "devices"
+    conn = ws.database("spark_pg")
+    rows, _ = load_tree(conn, tree.parent, ("devices",))
+    pg, pg_s = timed(lambda: run_dbt(conn, ["run", "--select", "+fct_home_energy_summary"], quiet=True))
+    if not pg.success:
+        raise SystemExit(f"PostgreSQL device build failed: {dict(pg.statuses)}")
+
+    folder = ws.root / "spark"
+    shutil.rmtree(folder, ignore_errors=True)
+    cluster = Cluster(folder / "cluster", port=_free_port())
+    saved = {k: os.environ.get(k) for k in ("GRIDHOUSE_SPARK_MASTER", "GRIDHOUSE_LAKE_URL")}
+    try:
+        os.environ["GRIDHOUSE_SPARK_MASTER"] = cluster.start(workers=1)
+        os.environ["GRIDHOUSE_LAKE_URL"] = (folder / "lake").as_uri()
+        load_lake(tree, url=os.environ["GRIDHOUSE_LAKE_URL"])
+        if not build(["run", "--select", "stg_devices__loads"], quiet=True).success:  # the session's start
+            raise SystemExit("Spark warm-up failed")
+        spark, spark_s = timed(lambda: build(["run"], quiet=True))
+        if not spark.success:
+            raise SystemExit(f"Spark device build failed: {dict(spark.statuses)}")
+        one_worker_s = _node_seconds(HOURLY)
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.builder.getOrCreate()
+        raw_rows = session.table("marts.fct_device_readings").count()
+        cluster.add_workers(1)
+        session.sql(f"drop table marts.{HOURLY}")  # created again from everything, now on two workers
+        if not build(["run", "--select", HOURLY], quiet=True).success:
+            raise SystemExit("Spark hourly rebuild failed")
+        two_workers_s = _node_seconds(HOURLY)
+        session.stop()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        cluster.stop()
+    return [
+        Result(
+            "spark",
+            f"hourly tier on Spark, rows/s, 2 vs 1 worker ({raw_rows:,} readings)",
+            raw_rows / two_workers_s,
+            raw_rows / one_worker_s,
+            "rows/s",
+            goal=">= 1.5",
+            detail={"one_worker_s": one_worker_s, "two_workers_s": two_workers_s, "raw_rows": raw_rows},
+        ),
+        Result(
+            "spark",
+            f"device models, Spark (1 worker) vs PostgreSQL ({rows:,} readings loaded)",
+            spark_s,
+            pg_s,
+            "s",
+            detail={"spark_s": spark_s, "postgres_s": pg_s},
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    main_for(run, __doc__)
