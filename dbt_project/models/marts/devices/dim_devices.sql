@@ -24,7 +24,9 @@ final as (
         home_id::{{ sqltype('text') }} as home_id,
         device_kind::{{ sqltype('text') }} as device_kind,
         device_name::{{ sqltype('text') }} as device_name,
-        coalesce(time_zone, {{ dbt.string_literal(var('device_time_zone')) }})::{{ sqltype('text') }} as time_zone,
+        coalesce(
+            time_zone, {{ dbt.string_literal(var('device_time_zone')) }}
+        )::{{ sqltype('text') }} as time_zone,
         rated_w,
         average_w,
         storage_capacity_wh,

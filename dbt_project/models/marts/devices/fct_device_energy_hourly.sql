@@ -37,7 +37,9 @@ select
     device_kind,
     time_zone,
     utc_offset_minutes,
-    {{ offset_wall_clock_to_utc(rollup_bucket('1 hour', 'local_measured_at'), 'utc_offset_minutes') }} as hour_start,
+    {{ offset_wall_clock_to_utc(
+        rollup_bucket('1 hour', 'local_measured_at'), 'utc_offset_minutes'
+    ) }} as hour_start,
     sum(greatest(energy_wh, 0)) / 1000.0 as produced_kwh,
     sum(greatest(-energy_wh, 0)) / 1000.0 as consumed_kwh,
     sum(energy_wh) / 1000.0 as net_kwh,

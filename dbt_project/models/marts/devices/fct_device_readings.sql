@@ -109,12 +109,9 @@ final as (
         charge_pct::{{ sqltype('double precision') }} as charge_pct,
         is_plausible::boolean as is_plausible,
         {%- if target.type == 'spark' %}
-        loaded_at::{{ sqltype('timestamptz') }} as loaded_at,
-        -- Spark's partition (last): the lake's local day, overwritten whole when a load touches it
-        local_day
-        {%- else %}
-        loaded_at::{{ sqltype('timestamptz') }} as loaded_at
+        local_day,  -- Spark's partition: the lake's local day, overwritten whole when a load touches it
         {%- endif %}
+        loaded_at::{{ sqltype('timestamptz') }} as loaded_at
     from labelled
 
 )

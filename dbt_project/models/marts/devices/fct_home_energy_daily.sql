@@ -49,7 +49,9 @@ final as (
         home_id::{{ sqltype('text') }} as home_id,
         local_date::date as local_date,
         time_zone::{{ sqltype('text') }} as time_zone,
-        ({{ from_local('local_date::' ~ sqltype('timestamp'), 'time_zone') }})::{{ sqltype('timestamptz') }} as day_start,
+        (
+            {{ from_local('local_date::' ~ sqltype('timestamp'), 'time_zone') }}
+        )::{{ sqltype('timestamptz') }} as day_start,
         produced_kwh::{{ sqltype('double precision') }} as produced_kwh,
         consumed_kwh::{{ sqltype('double precision') }} as consumed_kwh,
         net_kwh::{{ sqltype('double precision') }} as net_kwh,

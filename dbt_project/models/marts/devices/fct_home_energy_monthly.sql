@@ -48,7 +48,9 @@ final as (
         home_id::{{ sqltype('text') }} as home_id,
         local_month::date as local_month,
         time_zone::{{ sqltype('text') }} as time_zone,
-        ({{ from_local('local_month::' ~ sqltype('timestamp'), 'time_zone') }})::{{ sqltype('timestamptz') }} as month_start,
+        (
+            {{ from_local('local_month::' ~ sqltype('timestamp'), 'time_zone') }}
+        )::{{ sqltype('timestamptz') }} as month_start,
         produced_kwh::{{ sqltype('double precision') }} as produced_kwh,
         consumed_kwh::{{ sqltype('double precision') }} as consumed_kwh,
         net_kwh::{{ sqltype('double precision') }} as net_kwh,

@@ -101,7 +101,9 @@ unioned as (
         home_id,
         'month' as grain,
         month_start as period_start,
-        ({{ from_local("(local_month + interval '1 month')::" ~ sqltype('timestamp'), 'time_zone') }}) as period_end,
+        (
+            {{ from_local("(local_month + interval '1 month')::" ~ sqltype('timestamp'), 'time_zone') }}
+        ) as period_end,
         local_month as local_date,
         time_zone,
         produced_kwh,
