@@ -255,8 +255,9 @@ def battery_health(rows: Rows) -> Chart:
     )
     if not found:
         chart.note = (
-            "no data for battery health: no battery has a state of health yet (it needs a nominal capacity "
-            "in seed battery_specs and SoC swings over the fit's window; docs/batteries.md)"
+            "no data for battery health: no battery has a state of health yet (it needs SoC and both battery "
+            "counters with enough swing for a capacity estimate; without a nominal capacity SoH is relative to "
+            "the first estimate; docs/batteries.md)"
         )
         return chart
     fig = go.Figure()

@@ -13,3 +13,28 @@
             )
     end
 {%- endmacro %}
+
+{% macro days_to_fall(fall, per_day, per_sqrt_day, age_days) -%}
+    {#- Days t until per_day * t + per_sqrt_day * (sqrt(age_days + t) - sqrt(age_days)) = -fall (SoH falling
+        by `fall` points: cycle ageing linear in time at a constant EFC rate, calendar ageing in the square
+        root of age). With s = sqrt(age_days + t) it is the quadratic per_day * s^2 + per_sqrt_day * s + g = 0,
+        g = fall - per_day * age_days - per_sqrt_day * sqrt(age_days); its first root at or after
+        sqrt(age_days) is s = 2g / (-per_sqrt_day + sqrt(per_sqrt_day^2 - 4 per_day g)) (the form without
+        cancellation, and valid when per_day is 0). Null when the curve never falls that far. -#}
+    case
+        when
+            power({{ per_sqrt_day }}, 2) - 4 * ({{ per_day }}) * (
+                ({{ fall }}) - ({{ per_day }}) * ({{ age_days }}) - ({{ per_sqrt_day }}) * sqrt({{ age_days }})
+            ) >= 0
+            and -({{ per_sqrt_day }}) + sqrt(power({{ per_sqrt_day }}, 2) - 4 * ({{ per_day }}) * (
+                ({{ fall }}) - ({{ per_day }}) * ({{ age_days }}) - ({{ per_sqrt_day }}) * sqrt({{ age_days }})
+            )) > 0
+            then power(
+                2 * (({{ fall }}) - ({{ per_day }}) * ({{ age_days }}) - ({{ per_sqrt_day }}) * sqrt({{ age_days }}))
+                / (-({{ per_sqrt_day }}) + sqrt(power({{ per_sqrt_day }}, 2) - 4 * ({{ per_day }}) * (
+                    ({{ fall }}) - ({{ per_day }}) * ({{ age_days }}) - ({{ per_sqrt_day }}) * sqrt({{ age_days }})
+                ))),
+                2
+            ) - ({{ age_days }})
+    end
+{%- endmacro %}

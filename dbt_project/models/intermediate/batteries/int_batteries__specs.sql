@@ -3,9 +3,12 @@
     asset's own row, else from the row model_name = 'default'; the nominal capacity from var
     battery_nominal_capacity_kwh ({asset_id: kWh}) where it names the asset, which overrides the seed.
     rated_power_kw (the greater of charge and discharge) bounds the asset's battery counters and power
-    readings (docs/domain.md, "Cumulative counters").
+    readings (docs/domain.md, "Cumulative counters"). The commissioning day from var battery_commissioned_on
+    ({asset_id: 'YYYY-MM-DD'}) where it names the asset, else the asset's own row (never the default row: it
+    is a fact of one asset): fct_battery_health counts calendar age from it.
 -#}
 {%- set nominal = var('battery_nominal_capacity_kwh') or {} -%}
+{%- set commissioned = var('battery_commissioned_on') or {} -%}
 
 with
 
@@ -45,6 +48,27 @@ nominal_override as (
 
 ),
 
+commissioned_override as (
+
+    {%- if commissioned %}
+        select
+            commissioned.asset_id,
+            commissioned.commissioned_on
+        from (
+            values
+            {%- for asset_id, day in commissioned.items() %}
+                ('{{ asset_id }}', '{{ day }}'::date){{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as commissioned (asset_id, commissioned_on)
+    {%- else %}
+        select
+            null::text as asset_id,
+            null::date as commissioned_on
+        where false
+    {%- endif %}
+
+),
+
 fallback as (
 
     select * from specs
@@ -71,6 +95,7 @@ resolved as (
         coalesce(own.warranty_cycles, fallback.warranty_cycles) as warranty_cycles,
         coalesce(own.warranty_years, fallback.warranty_years) as warranty_years,
         coalesce(own.max_cell_temperature_c, fallback.max_cell_temperature_c) as max_cell_temperature_c,
+        coalesce(commissioned_override.commissioned_on, own.commissioned_on) as commissioned_on,
         own.asset_id is not null as has_own_specs
     from assets
     left join specs as own
@@ -79,6 +104,8 @@ resolved as (
         on true
     left join nominal_override
         on assets.asset_id = nominal_override.asset_id
+    left join commissioned_override
+        on assets.asset_id = commissioned_override.asset_id
 
 ),
 
@@ -97,6 +124,7 @@ final as (
         warranty_cycles,
         warranty_years,
         max_cell_temperature_c,
+        commissioned_on,
         has_own_specs
     from resolved
 

@@ -5,6 +5,8 @@
 {%- set temperature_coefficient = var('battery_capacity_temperature_coefficient_pct_per_c') -%}
 {%- set credible_se = var('battery_fade_credible_se') -%}
 {%- set min_fit_windows = var('battery_health_min_fit_windows') -%}
+{%- set recent_efc_days = var('battery_health_recent_efc_days') -%}
+{%- set recent_days = recent_efc_days - 1 -%}
 
 with
 
@@ -24,6 +26,18 @@ nominal_capacity as (
         nominal_capacity_kwh
     from {{ ref('int_batteries__specs') }}
     where nominal_capacity_kwh is not null
+
+),
+
+commissioning as (
+
+    -- The day each asset went into service (seed battery_specs or var battery_commissioned_on): calendar
+    -- age counts from it.
+    select
+        asset_id,
+        commissioned_on
+    from {{ ref('int_batteries__specs') }}
+    where commissioned_on is not null
 
 ),
 
@@ -212,40 +226,60 @@ fit_blocks as (
 
 fit_points as (
 
-    -- One point per complete block: capacity against the EFC and the age (days since the asset's first day)
-    -- at the block's middle.
+    -- One point per complete block: capacity against the EFC and the calendar regressor at the block's
+    -- middle. With a commissioning day that regressor is the square root of the age in days (calendar fade
+    -- grows with the square root of time, docs/batteries.md); without one it is the days since the first
+    -- data, a straight line, since the age that sets the curve is unknown.
     select
-        asset_id,
-        efc_before + efc_block / 2.0 as efc_mid,
-        (block_start - first_day + block_end - first_day + 1) / 2.0 as age_mid_days,
-        {{ capacity_from_sums('sxx', 'syy', 'sxy', 'sxz', 'syz') }} as capacity_kwh
-    from fit_blocks
+        blocks.asset_id,
+        commissioning.commissioned_on is not null as has_age,
+        blocks.efc_before + blocks.efc_block / 2.0 as efc_mid,
+        (blocks.block_start - blocks.first_day + blocks.block_end - blocks.first_day + 1) / 2.0
+            as age_mid_days,
+        case
+            when commissioning.commissioned_on is not null
+                then sqrt(greatest(
+                        (
+                            blocks.block_start - commissioning.commissioned_on
+                            + blocks.block_end - commissioning.commissioned_on + 1
+                        ) / 2.0,
+                        0
+                    ))
+            else (blocks.block_start - blocks.first_day + blocks.block_end - blocks.first_day + 1) / 2.0
+        end as calendar_x,
+        {{ capacity_from_sums('blocks.sxx', 'blocks.syy', 'blocks.sxy', 'blocks.sxz', 'blocks.syz') }}
+            as capacity_kwh
+    from fit_blocks as blocks
+    left join commissioning
+        on blocks.asset_id = commissioning.asset_id
     where
         -- A window numbered by whole units of the thresholds holds about one unit (days are indivisible):
         -- at least half of each, and the swing.
-        efc_block >= {{ min_efc }} / 2.0
-        and n_steps_block >= {{ min_steps }} / 2.0
-        and max_swing_pct >= {{ min_swing }}
+        blocks.efc_block >= {{ min_efc }} / 2.0
+        and blocks.n_steps_block >= {{ min_steps }} / 2.0
+        and blocks.max_swing_pct >= {{ min_swing }}
 
 ),
 
 fit_sums as (
 
-    -- Centred sums of the two-regressor least squares capacity = a + b * EFC + c * age.
+    -- Centred sums of the two-regressor least squares capacity = a + b * EFC + c * x (x = calendar_x), and
+    -- the one-regressor slope on days for assets whose EFC and x move together.
     select
         asset_id,
+        bool_and(has_age) as has_age,
         count(*) as n_windows,
         avg(capacity_kwh) as capacity_mean_kwh,
         avg(efc_mid) as efc_mean,
+        avg(calendar_x) as calendar_x_mean,
         avg(age_mid_days) as age_mean_days,
-        max(efc_mid) - min(efc_mid) as efc_span,
-        max(age_mid_days) - min(age_mid_days) as age_span_days,
         regr_sxx(capacity_kwh, efc_mid) as s11,
-        regr_sxx(capacity_kwh, age_mid_days) as s22,
-        regr_sxy(efc_mid, age_mid_days) as s12,
+        regr_sxx(capacity_kwh, calendar_x) as s22,
+        regr_sxy(efc_mid, calendar_x) as s12,
         regr_sxy(capacity_kwh, efc_mid) as s1y,
-        regr_sxy(capacity_kwh, age_mid_days) as s2y,
+        regr_sxy(capacity_kwh, calendar_x) as s2y,
         regr_syy(capacity_kwh, efc_mid) as syy,
+        regr_sxx(capacity_kwh, age_mid_days) as stt,
         regr_slope(capacity_kwh, age_mid_days) as time_slope_kwh_per_day,
         regr_r2(capacity_kwh, age_mid_days) as time_r2
     from fit_points
@@ -256,15 +290,13 @@ fit_sums as (
 
 fit_coefficients as (
 
-    -- b and c solve the 2x2 normal equations. EFC and age that move together (use at a constant rate: the
-    -- squared correlation of the two above 0.99) leave them undetermined, and a calendar fade that is not
-    -- linear in time then leaks into b: only their sum over calendar time is known (one regressor).
+    -- b and c solve the 2x2 normal equations. EFC and x that move together (use at a constant rate: their
+    -- squared correlation above 0.99) leave them undetermined: only their sum over calendar time is known.
     select
         *,
         n_windows >= {{ min_fit_windows }} and s11 * s22 - s12 * s12 > 0.01 * s11 * s22 as separable,
         (s22 * s1y - s12 * s2y) / nullif(s11 * s22 - s12 * s12, 0) as cycle_kwh_per_efc,
-        (s11 * s2y - s12 * s1y) / nullif(s11 * s22 - s12 * s12, 0) as calendar_kwh_per_day,
-        efc_span / nullif(age_span_days, 0) as efc_per_day
+        (s11 * s2y - s12 * s1y) / nullif(s11 * s22 - s12 * s12, 0) as calendar_kwh_per_x
     from fit_sums
 
 ),
@@ -273,10 +305,10 @@ fit_errors as (
 
     select
         *,
-        greatest(syy - cycle_kwh_per_efc * s1y - calendar_kwh_per_day * s2y, 0) / nullif(n_windows - 3, 0)
+        greatest(syy - cycle_kwh_per_efc * s1y - calendar_kwh_per_x * s2y, 0) / nullif(n_windows - 3, 0)
             as residual_variance,
-        -- One-regressor fit on age: residual variance of the slope over calendar time.
-        sqrt(greatest(syy * (1 - time_r2), 0) / nullif(n_windows - 2, 0) / nullif(s22, 0))
+        -- One-regressor fit on days: standard error of its slope.
+        sqrt(greatest(syy * (1 - time_r2), 0) / nullif(n_windows - 2, 0) / nullif(stt, 0))
             as time_slope_se_kwh_per_day
     from fit_coefficients
 
@@ -295,7 +327,7 @@ fade as (
             fit_errors.residual_variance
             * fit_errors.s11
             / nullif(fit_errors.s11 * fit_errors.s22 - fit_errors.s12 * fit_errors.s12, 0)
-        ) as calendar_se_kwh_per_day,
+        ) as calendar_se_kwh_per_x,
         -fit_errors.residual_variance
         * fit_errors.s12
         / nullif(fit_errors.s11 * fit_errors.s22 - fit_errors.s12 * fit_errors.s12, 0)
@@ -304,91 +336,160 @@ fade as (
 
 ),
 
-trend as (
-
-    -- Capacity change per calendar day if use goes on at the fitted span's EFC per day: b * rate + c from
-    -- the two-regressor fit where it separates, else the one-regressor slope on age.
-    select
-        *,
-        case
-            when separable then cycle_kwh_per_efc * efc_per_day + calendar_kwh_per_day
-            when n_windows >= {{ min_fit_windows }} then time_slope_kwh_per_day
-        end as trend_kwh_per_day,
-        case
-            when separable
-                then sqrt(greatest(
-                        efc_per_day * efc_per_day * cycle_se_kwh_per_efc * cycle_se_kwh_per_efc
-                        + calendar_se_kwh_per_day * calendar_se_kwh_per_day
-                        + 2 * efc_per_day * cycle_calendar_covariance,
-                        0
-                    ))
-            when n_windows >= {{ min_fit_windows }} then time_slope_se_kwh_per_day
-        end as trend_se_kwh_per_day
-    from fade
-
-),
-
 latest as (
 
-    -- The asset's last day with a capacity estimate: where the projection w_start.
-    select distinct on (asset_id)
-        asset_id,
-        day_utc as last_estimate_day,
-        soh_pct as last_soh_pct,
-        soh_basis_capacity_kwh,
-        efc_cumulative as last_efc_cumulative,
-        day_utc - first_day + 0.5 as last_age_days
+    -- The asset's last day with a capacity estimate: where the projection starts (the middle of that day).
+    select distinct on (with_soh.asset_id)
+        with_soh.asset_id,
+        with_soh.day_utc as last_estimate_day,
+        with_soh.first_day,
+        with_soh.soh_pct as last_soh_pct,
+        with_soh.soh_basis_capacity_kwh,
+        with_soh.efc_cumulative as last_efc_cumulative,
+        with_soh.day_utc - with_soh.first_day + 0.5 as last_age_days,
+        with_soh.day_utc - commissioning.commissioned_on + 0.5 as last_calendar_age_days
     from with_soh
-    where soh_pct is not null
-    order by asset_id asc, day_utc desc
+    left join commissioning
+        on with_soh.asset_id = commissioning.asset_id
+    where with_soh.soh_pct is not null
+    order by with_soh.asset_id asc, with_soh.day_utc desc
 
 ),
 
-projection as (
+recent_use as (
 
+    -- EFC per day over the battery_health_recent_efc_days before the last estimate (all the data if
+    -- shorter): the rate the projection assumes cycling goes on at.
     select
-        trend.*,
+        latest.asset_id,
+        sum(coalesce(daily_sums.efc, 0))
+        / (
+            latest.last_estimate_day
+            - greatest(latest.first_day, latest.last_estimate_day - {{ recent_days }})
+            + 1
+        ) as efc_per_day
+    from latest
+    inner join daily_sums
+        on
+            latest.asset_id = daily_sums.asset_id
+            and latest.last_estimate_day - {{ recent_efc_days }} < daily_sums.day_utc
+            and latest.last_estimate_day >= daily_sums.day_utc
+    group by latest.asset_id, latest.last_estimate_day, latest.first_day
+
+),
+
+trend as (
+
+    -- The fitted model at the last estimate, in % of the basis capacity. calendar_x_per_day is dx/dt there:
+    -- 1 / (2 sqrt(age)) for the square root of age, 1 for days. The SoH rate is b * EFC per day + c * dx/dt
+    -- (its standard error from the fit's covariance), or the slope on days where b and c do not separate.
+    select
+        fade.*,
         latest.last_estimate_day,
         latest.last_soh_pct,
         latest.soh_basis_capacity_kwh,
-        100.0 * trend.cycle_kwh_per_efc / latest.soh_basis_capacity_kwh * 100 as cycle_pct_per_100_efc,
-        100.0 * trend.cycle_se_kwh_per_efc / latest.soh_basis_capacity_kwh * 100 as cycle_se_pct_per_100_efc,
-        100.0 * trend.calendar_kwh_per_day / latest.soh_basis_capacity_kwh * 365.25 as calendar_pct_per_year,
-        100.0
-        * trend.calendar_se_kwh_per_day
-        / latest.soh_basis_capacity_kwh
-        * 365.25 as calendar_se_pct_per_year,
-        100.0 * trend.trend_kwh_per_day / latest.soh_basis_capacity_kwh as trend_pct_per_day,
-        100.0 * trend.trend_se_kwh_per_day / latest.soh_basis_capacity_kwh as trend_se_pct_per_day,
-        -- SoH on the trend line at the last estimate (less noisy than that day's estimate alone).
+        latest.last_calendar_age_days,
+        recent_use.efc_per_day,
+        fade.separable and fade.has_age as curved,
+        case
+            when fade.has_age then 1.0 / (2.0 * sqrt(latest.last_calendar_age_days)) else 1.0
+        end as calendar_x_per_day,
         100.0 / latest.soh_basis_capacity_kwh * (
-            trend.capacity_mean_kwh
+            fade.capacity_mean_kwh
             + case
-                when trend.separable
-                    then trend.cycle_kwh_per_efc * (latest.last_efc_cumulative - trend.efc_mean)
-                        + trend.calendar_kwh_per_day * (latest.last_age_days - trend.age_mean_days)
-                else trend.time_slope_kwh_per_day * (latest.last_age_days - trend.age_mean_days)
+                when fade.separable
+                    then fade.cycle_kwh_per_efc * (latest.last_efc_cumulative - fade.efc_mean)
+                        + fade.calendar_kwh_per_x * (
+                            case
+                                when fade.has_age then sqrt(latest.last_calendar_age_days)
+                                else latest.last_age_days
+                            end
+                            - fade.calendar_x_mean
+                        )
+                else fade.time_slope_kwh_per_day * (latest.last_age_days - fade.age_mean_days)
             end
         ) as trend_soh_pct
-    from trend
+    from fade
     inner join latest
-        on trend.asset_id = latest.asset_id
+        on fade.asset_id = latest.asset_id
+    left join recent_use
+        on fade.asset_id = recent_use.asset_id
+
+),
+
+rates as (
+
+    -- Coefficients and rates in % of the basis capacity. fade_pct_per_year is the calendar rate at the
+    -- asset's current age: c * dx/dt * 365.25.
+    select
+        *,
+        100.0 * cycle_kwh_per_efc / soh_basis_capacity_kwh as cycle_pct_per_efc,
+        100.0 * calendar_kwh_per_x / soh_basis_capacity_kwh as calendar_pct_per_x,
+        100.0 * cycle_se_kwh_per_efc / soh_basis_capacity_kwh as cycle_se_pct_per_efc,
+        100.0 * calendar_se_kwh_per_x / soh_basis_capacity_kwh as calendar_se_pct_per_x,
+        100.0 * cycle_kwh_per_efc / soh_basis_capacity_kwh * 100 as cycle_pct_per_100_efc,
+        100.0 * cycle_se_kwh_per_efc / soh_basis_capacity_kwh * 100 as cycle_se_pct_per_100_efc,
+        100.0 * calendar_kwh_per_x * calendar_x_per_day / soh_basis_capacity_kwh * 365.25
+            as calendar_pct_per_year,
+        100.0 * calendar_se_kwh_per_x * calendar_x_per_day / soh_basis_capacity_kwh * 365.25
+            as calendar_se_pct_per_year,
+        100.0 / soh_basis_capacity_kwh * case
+            when separable then cycle_kwh_per_efc * efc_per_day + calendar_kwh_per_x * calendar_x_per_day
+            when n_windows >= {{ min_fit_windows }} then time_slope_kwh_per_day
+        end as trend_pct_per_day,
+        100.0 / soh_basis_capacity_kwh * case
+            when separable
+                then sqrt(greatest(
+                        efc_per_day * efc_per_day * cycle_se_kwh_per_efc * cycle_se_kwh_per_efc
+                        + power(calendar_x_per_day * calendar_se_kwh_per_x, 2)
+                        + 2 * efc_per_day * calendar_x_per_day * cycle_calendar_covariance,
+                        0
+                    ))
+            when n_windows >= {{ min_fit_windows }} then time_slope_se_kwh_per_day
+        end as trend_se_pct_per_day
+    from trend
 
 ),
 
 end_of_life as (
 
+    -- Days from the last estimate until the fitted model falls by trend_soh_pct - 80 points: on the square
+    -- root of age a quadratic (macro days_to_fall), else a straight line. The range: on the curve each
+    -- coefficient -+ battery_fade_credible_se standard errors (a fade cannot be a gain: at most 0, so the
+    -- slow end is never where neither term is credibly negative); on the line the rate -+ that many.
     select
         *,
         trend_pct_per_day < 0
         and -trend_pct_per_day > {{ credible_se }} * trend_se_pct_per_day as trend_credible,
         least(last_soh_pct, trend_soh_pct) < 80 as already_below_80,
-        (trend_soh_pct - 80) / nullif(-trend_pct_per_day, 0) as days_to_80,
-        (trend_soh_pct - 80) / nullif(-(trend_pct_per_day - {{ credible_se }} * trend_se_pct_per_day), 0)
-            as days_to_80_low,
-        (trend_soh_pct - 80) / nullif(-(trend_pct_per_day + {{ credible_se }} * trend_se_pct_per_day), 0)
-            as days_to_80_high
-    from projection
+        case
+            when curved
+                then {{ days_to_fall(
+                    'trend_soh_pct - 80', 'cycle_pct_per_efc * efc_per_day', 'calendar_pct_per_x',
+                    'last_calendar_age_days') }}
+            else (trend_soh_pct - 80) / nullif(-trend_pct_per_day, 0)
+        end as days_to_80,
+        case
+            when curved
+                then {{ days_to_fall(
+                    'trend_soh_pct - 80',
+                    'least(cycle_pct_per_efc - ' ~ credible_se ~ ' * cycle_se_pct_per_efc, 0) * efc_per_day',
+                    'least(calendar_pct_per_x - ' ~ credible_se ~ ' * calendar_se_pct_per_x, 0)',
+                    'last_calendar_age_days') }}
+            else (trend_soh_pct - 80)
+                / nullif({{ credible_se }} * trend_se_pct_per_day - trend_pct_per_day, 0)
+        end as days_to_80_low,
+        case
+            when curved
+                then {{ days_to_fall(
+                    'trend_soh_pct - 80',
+                    'least(cycle_pct_per_efc + ' ~ credible_se ~ ' * cycle_se_pct_per_efc, 0) * efc_per_day',
+                    'least(calendar_pct_per_x + ' ~ credible_se ~ ' * calendar_se_pct_per_x, 0)',
+                    'last_calendar_age_days') }}
+            else (trend_soh_pct - 80)
+                / nullif(-{{ credible_se }} * trend_se_pct_per_day - trend_pct_per_day, 0)
+        end as days_to_80_high
+    from rates
 
 ),
 
@@ -398,6 +499,7 @@ asset_health as (
         asset_id,
         n_windows,
         separable,
+        case when has_age then 'commissioned_on' else 'first_data' end as age_origin,
         case
             when separable and abs(cycle_pct_per_100_efc) > {{ credible_se }} * cycle_se_pct_per_100_efc
                 then cycle_pct_per_100_efc
@@ -428,7 +530,7 @@ asset_health as (
             when
                 not trend_credible
                 then 'SoH trend not falling by more than {{ credible_se }} standard errors'
-            when days_to_80_high > 36525 then 'beyond a century'
+            when days_to_80_high is null or days_to_80_high > 36525 then 'beyond a century'
             else 'projected'
         end as projection_status,
         ({{ reference_time() }} at time zone 'UTC')::date as today_utc,
@@ -470,6 +572,7 @@ final as (
         asset_health.trend_pct_per_day as soh_trend_pct_per_day,
         asset_health.trend_se_pct_per_day as soh_trend_se_pct_per_day,
         coalesce(asset_health.n_windows, 0) as fade_observations,
+        asset_health.age_origin,
         case
             when asset_health.already_below_80 then asset_health.today_utc
             when asset_health.projection_status = 'projected'
