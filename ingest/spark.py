@@ -248,7 +248,9 @@ def build(dbt_args: list[str] | None = None, quiet: bool = False) -> Any:
         raise GridhouseError("dbt-spark is not installed: pip install -e '.[spark]'") from None
     os.environ.update(spark_env())
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    args = list(dbt_args or ["run"])
+    args = list(dbt_args or [])
+    if not args or args[0].startswith("-"):  # options only: they go to `dbt run`
+        args.insert(0, "run")
     command = [
         *args,
         "--target",
