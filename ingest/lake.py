@@ -97,10 +97,13 @@ def _filesystem(url: str) -> tuple[Any, str]:
         import fsspec
 
         return fsspec.filesystem("file"), url.removeprefix("file://")
-    import dlt
+    from dlt.common.configuration.resolve import resolve_configuration
 
-    config = dlt.config.get("destination.lake", dict) or {}
-    fs, root = fsspec_from_config(FilesystemConfiguration(bucket_url=url, **config))
+    # the credentials of [destination.lake] (secrets.toml, env), as the loader's destination resolves them
+    config = resolve_configuration(
+        FilesystemConfiguration(), sections=("destination", "lake"), explicit_value={"bucket_url": url}
+    )
+    fs, root = fsspec_from_config(config)
     return fs, root
 
 

@@ -68,3 +68,13 @@ def test_lake_load_partitions_by_local_day_and_accounts_for_every_record(tmp_pat
     newest = max(rows.to_pylist(), key=lambda r: r["_loaded_at"])
     assert rows.num_rows == 2 and newest["power_w"] == 900.0
     assert len(read_table(lake, LOG)) == 3
+
+
+def test_any_fsspec_url_is_a_lake(tmp_path: Path):
+    """A non-local URL (fsspec's in-memory filesystem, as s3:// or gs:// would be) takes the same load."""
+    tree = write_tree(tmp_path / "devices")
+    report = load_lake(tree, url="memory://gridhouse-test-lake")
+    assert (report.read, report.loaded, report.quarantined) == (6, 5, 1)
+    held = read_table("memory://gridhouse-test-lake", "readings")
+    assert sorted(held["device_id"].to_pylist()) == ["d1", "d2", "d3"]
+    assert finished_loads("memory://gridhouse-test-lake").num_rows == 1
