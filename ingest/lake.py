@@ -43,6 +43,11 @@ from ingest.reports import FileReport, LoadReport
 from ingest.sources import devices
 from ingest.sources.base import walk
 
+# dlt's defaults as the PostgreSQL loader sets them (ingest/pipeline.py): nothing phones home, and a
+# failure reaches the user as one line.
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
+
 DATASET = "raw_devices"
 LOG = "_gridhouse_loads"
 FILES = "_gridhouse_files"
