@@ -118,6 +118,26 @@ def test_home_energy_summary_matches_truth_at_every_grain(warehouse, fleet, grai
         assert len({k[1] for k in got}) == 2
 
 
+def test_one_homes_hours_are_read_by_index_whatever_the_history(warehouse):
+    """The API's home-hour question (one home, one day) reaches the hourly tier through the view with
+    both filters and is answered by its (home_id, hour_start) index, not a scan of every home's hours,
+    which grows with history (bench.api)."""
+    home, day = rows(
+        warehouse, "select home_id, min(hour_start) from marts.fct_device_energy_hourly group by 1 limit 1"
+    )[0]
+    with warehouse.connect() as db:
+        db.execute("set enable_seqscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in db.execute(
+                "explain select * from marts.fct_home_energy_summary where grain = 'hour' "
+                "and home_id = %s and period_start >= %s and period_start < %s + interval '1 day'",
+                (home, day, day),
+            ).fetchall()
+        )
+    assert "Index Cond: ((home_id = " in plan and "hour_start >= " in plan, plan
+
+
 def test_fleet_energy_now_is_the_latest_reading_per_device(warehouse, fleet):
     latest: dict[str, dict] = {}
     for path in sorted((fleet / "devices" / "telemetry").glob("*.jsonl")):

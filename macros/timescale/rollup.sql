@@ -29,6 +29,8 @@
       refresh_start          TimescaleDB refresh policy window start: shorter than source_retention_days
                              (checked), so a policy refresh never covers dropped source chunks
       refresh_every          TimescaleDB refresh policy schedule
+      indexes                dbt's own indexes config ({'columns': [...], 'unique': bool}), kept on both
+                             engines: on the table, or on the continuous aggregate's materialization
 #}
 
 {% macro rollup_bucket(width, column) -%}
@@ -159,6 +161,9 @@
         {{ ensure_index(relation, config.require('unique_key'), unique=true) }}
         {{ ensure_index(relation, [config.require('time_column')], using='brin') }}
         {{ ensure_index(relation, ['loaded_at'], using='brin') }}
+        {%- for index in config.get('indexes', []) %}
+        {{ ensure_index(relation, index['columns'], unique=index.get('unique', false)) }}
+        {%- endfor %}
     {%- endcall -%}
     {%- do adapter.commit() -%}
     {{ return(result) }}
@@ -313,6 +318,11 @@
         {#- The top tier: no rollup reads it, so its own retention (none: forever) drops unguarded. -#}
         {{ tier_retention_policy(target, time_column, config.get('retention_days')) }}
         {%- endif %}
+        {#- dbt's indexes config: on the materialization hypertable (named, so a rerun finds it) -#}
+        {%- for index in config.get('indexes', []) %}
+        create {{ 'unique ' if index.get('unique', false) }}index if not exists
+            {{ target.identifier }}__{{ index['columns'] | join('_') }} on {{ target }} ({{ index['columns'] | join(', ') }});
+        {%- endfor %}
         {%- set held = newest if newest is not none else taken_in %}
         comment on table {{ materialized }} is {{ dbt.string_literal(
             fingerprint ~ ((' taken_in=' ~ held) if held is not none else '')

@@ -8,6 +8,7 @@
     A rollup (macros/timescale/rollup.sql): a continuous aggregate with TimescaleDB, an incremental table on
     plain PostgreSQL. One select, no CTEs, so it is a valid continuous aggregate.
 -#}
+{#- The index serves one home's hours in a window (fct_home_energy_summary, the API's home summary). -#}
 {{
     config(
         materialized='rollup',
@@ -27,6 +28,7 @@
         refresh_start='3 days',
         refresh_every='30 minutes',
         partition_unit='day',
+        indexes=[{'columns': ['home_id', 'hour_start']}],
     )
 }}
 
