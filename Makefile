@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SPARK  := $(VENV)/.installed-spark
 
 PGLITE := deploy/pglite/node_modules/.package-lock.json
 
@@ -11,8 +12,13 @@ PGLITE := deploy/pglite/node_modules/.package-lock.json
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# PySpark and dbt-spark (450 MB) for the Spark tier's tests and bench step only: make demo goes without.
+$(SPARK): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK)
 
 # The PGlite TimescaleDB server for the timescale test tier; skipped quietly where npm is absent.
 $(PGLITE): deploy/pglite/package-lock.json
@@ -25,14 +31,14 @@ demo: $(STAMP)
 # embedded server): most of a test waits on dbt or PostgreSQL, so two processes use both cores.
 JOBS ?= 2
 
-test: $(STAMP) $(PGLITE)
+test: $(STAMP) $(SPARK) $(PGLITE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
 
 # Benchmarks print every timing next to a baseline measured in the same run, as one table, and write
 # bench/results/bench.json (see README "Benchmarks"). SCALE=5 doubles the default fleet (2.5).
-bench: $(STAMP) $(PGLITE)
+bench: $(STAMP) $(SPARK) $(PGLITE)
 	SCALE=$(SCALE) $(BIN)/python -m bench.run
 
 clean:
