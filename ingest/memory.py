@@ -1,13 +1,12 @@
 """What the loader remembers between loads, kept in the target database beside the rows it describes.
 
 - `raw_<vendor>._gridhouse_files`: per file (or URL) the digest of the content last loaded and its counts;
-  a file whose digest is unchanged is not read again. With the digest, a file's size and mtime as they were
-  before it was read (`size_bytes`, `mtime_ns`): a file whose size and mtime are still those is not even
-  digested (`gridhouse sync` decides there is nothing new without opening a file). The trade-off: a file
-  rewritten with other bytes of the same size under the same mtime (a copy that keeps times, `cp -p`,
-  `rsync -t`, or a clock set back) is taken as unchanged; `--full-refresh` reads it. A stat whose mtime
-  is within 2 s of the moment it was taken is not kept (ingest/filestat.py: the file may still be written
-  within the filesystem's clock tick): such a file is digested again next time.
+  a file whose digest is unchanged is not read again. With the digest, a file's size, mtime and ctime as
+  they were before it was read (`size_bytes`, `mtime_ns`, `ctime_ns`): a file whose stat is still that is
+  not even digested (`gridhouse sync` decides there is nothing new without opening a file). A rewrite
+  that keeps size and mtime (`cp -p`, `rsync -t`) still moves the ctime, which no program can set back.
+  A stat taken within 2 s of the file's last change is not kept (ingest/filestat.py: the file may change
+  again within the filesystem's clock tick): such a file is digested again next time.
 - `raw_<vendor>._gridhouse_series`: per fact table and series the series marks (marks.py): the highest
   time loaded, how many points up to it and a checksum over their times and values.
 
@@ -57,7 +56,8 @@ def ensure_memory(db: Any, dataset: str) -> None:
     # added later: memory made before them gets them here (null: digest the file next time)
     db.execute(
         sql.SQL(
-            "alter table {}.{} add column if not exists size_bytes bigint, add column if not exists mtime_ns bigint"
+            "alter table {}.{} add column if not exists size_bytes bigint, add column if not exists mtime_ns bigint, "
+            "add column if not exists ctime_ns bigint"
         ).format(schema, sql.Identifier(FILES))
     )
     db.execute(
@@ -81,7 +81,7 @@ class Memory:
     marks: dict[str, dict[str, Mark]] = field(default_factory=dict)  # table -> series -> mark
     changed: dict[str, set[str]] = field(default_factory=dict)  # table -> series whose mark changed
     files: dict[str, tuple[str, FileReport]] = field(default_factory=dict)  # read in this load
-    stats: dict[str, Stat] = field(default_factory=dict)  # source_file -> (size, mtime) of its digest
+    stats: dict[str, Stat] = field(default_factory=dict)  # source_file -> its stat when digested
     restats: dict[str, Stat | None] = field(default_factory=dict)  # new stats of files read in this load
     forgotten: dict[str, set[str]] = field(default_factory=dict)  # table -> series whose mark is dropped
 
@@ -92,13 +92,13 @@ class Memory:
         memory = cls()
         # written with the log row that says `finished`; the join says so again, should the log be edited
         files = sql.SQL(
-            "select f.source_file, f.digest, f.size_bytes, f.mtime_ns from {schema}.{files} as f "
+            "select f.source_file, f.digest, f.size_bytes, f.mtime_ns, f.ctime_ns from {schema}.{files} as f "
             "inner join {schema}.{log} as l on l.loaded_at = f.loaded_at and l.status = 'finished'"
         ).format(schema=sql.Identifier(dataset), files=sql.Identifier(FILES), log=sql.Identifier(LOG))
-        for name, digest, size_bytes, mtime_ns in db.execute(files):
+        for name, digest, *stat in db.execute(files):
             memory.digests[name] = digest
-            if size_bytes is not None and mtime_ns is not None:
-                memory.stats[name] = (size_bytes, mtime_ns)
+            if None not in stat:
+                memory.stats[name] = tuple(stat)
         series = sql.SQL("select table_name, series, hwm_ms, n, checksum from {}.{}").format(
             sql.Identifier(dataset), sql.Identifier(SERIES)
         )
@@ -121,7 +121,7 @@ class Memory:
         self.restats[source_file] = stat
 
     def unchanged(self, source_file: str, stat: Stat | None) -> bool:
-        """Whether a finished load read this file with this very size and mtime (then it is not digested)."""
+        """Whether a finished load read this file with this very stat (then it is not digested)."""
         return stat is not None and source_file in self.digests and self.stats.get(source_file) == stat
 
     def restat(self, source_file: str, stat: Stat | None) -> None:
@@ -150,10 +150,11 @@ class Memory:
             db.cursor().executemany(
                 sql.SQL(
                     "insert into {}.{} as f (source_file, digest, loaded_at, read, loaded, corrected, quarantined, "
-                    "size_bytes, mtime_ns) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict (source_file) "
-                    "do update set (digest, loaded_at, read, loaded, corrected, quarantined, size_bytes, mtime_ns) "
-                    "= (excluded.digest, excluded.loaded_at, excluded.read, excluded.loaded, excluded.corrected, "
-                    "excluded.quarantined, excluded.size_bytes, excluded.mtime_ns)"
+                    "size_bytes, mtime_ns, ctime_ns) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "on conflict (source_file) do update set (digest, loaded_at, read, loaded, corrected, "
+                    "quarantined, size_bytes, mtime_ns, ctime_ns) = (excluded.digest, excluded.loaded_at, "
+                    "excluded.read, excluded.loaded, excluded.corrected, excluded.quarantined, "
+                    "excluded.size_bytes, excluded.mtime_ns, excluded.ctime_ns)"
                 ).format(schema, sql.Identifier(FILES)),
                 [
                     (
@@ -169,13 +170,13 @@ class Memory:
                     for name, (digest, r) in self.files.items()
                 ],
             )
-        touched = [(name, *stat) for name, stat in self.restats.items() if name not in self.files and stat]
+        touched = [(*stat, name) for name, stat in self.restats.items() if name not in self.files and stat]
         if touched:  # same content under a new stat: only the stat changes
             db.cursor().executemany(
-                sql.SQL("update {}.{} set size_bytes = %s, mtime_ns = %s where source_file = %s").format(
-                    schema, sql.Identifier(FILES)
-                ),
-                [(size, mtime, name) for name, size, mtime in touched],
+                sql.SQL(
+                    "update {}.{} set size_bytes = %s, mtime_ns = %s, ctime_ns = %s where source_file = %s"
+                ).format(schema, sql.Identifier(FILES)),
+                touched,
             )
         for table, names in self.forgotten.items():
             db.execute(
@@ -204,9 +205,9 @@ class Memory:
         )
 
 
-def _stat(memory: Memory, name: str) -> tuple[int | None, int | None]:
+def _stat(memory: Memory, name: str) -> tuple[int | None, ...]:
     stat = memory.restats.get(name)
-    return (None, None) if stat is None else stat
+    return (None, None, None) if stat is None else stat
 
 
 def forget(

@@ -4,7 +4,7 @@
   command runs in (a folder, a file or a REST API base URL, as `gridhouse load` takes it), or the
   environment variable dlt would read for it, `SOURCES__<VENDOR>__PATH` (it wins, as in dlt). A vendor
   with neither is skipped with one line saying so.
-- A folder whose every file has the size and mtime a finished load recorded for it
+- A folder whose every file has the size, mtime and ctime a finished load recorded for it
   (raw_<vendor>._gridhouse_files, ingest/memory.py) has nothing new: it is not loaded, and no file is
   opened. Any other vendor is loaded by the loader (same lock, same report as `gridhouse load`).
 - What to build is decided from the database, not from this cycle: a vendor whose raw tables hold rows of
@@ -164,21 +164,21 @@ def _find(root: Path, patterns: tuple[str, ...], label: str) -> list[tuple[str, 
 
 
 def unchanged_files(db: Any, vendor: str, location: str) -> int | None:
-    """How many files the folder (or file) holds when each has the size and mtime a finished load recorded
-    for it; None when any may be new or changed (then the loader reads the vendor, digesting only those)."""
+    """How many files the folder (or file) holds when each has the stat (size, mtime, ctime) a finished load
+    recorded for it; None when any may be new or changed (then the loader reads the vendor, digesting only those)."""
     root = Path(location)
     if not root.exists():
         return None  # the loader names the missing folder
     listed = listed_files(vendor, root)
-    if not listed or not _exists(db, f"raw_{vendor}", FILES):
-        return None
+    if not listed or not _has_column(db, f"raw_{vendor}", FILES, "ctime_ns"):
+        return None  # never loaded, or memory from before ctime was kept: the loader adds it
     from psycopg import sql
 
     known = {
-        name: (size, mtime)
-        for name, size, mtime in db.execute(
+        name: tuple(stat)
+        for name, *stat in db.execute(
             sql.SQL(
-                "select f.source_file, f.size_bytes, f.mtime_ns from {schema}.{files} as f "
+                "select f.source_file, f.size_bytes, f.mtime_ns, f.ctime_ns from {schema}.{files} as f "
                 "inner join {schema}.{log} as l on l.loaded_at = f.loaded_at and l.status = 'finished' "
                 "where f.source_file = any(%s)"
             ).format(
@@ -194,6 +194,14 @@ def unchanged_files(db: Any, vendor: str, location: str) -> int | None:
         if stat is None or known.get(name) != stat:
             return None
     return len(listed)
+
+
+def _has_column(db: Any, schema: str, table: str, column: str) -> bool:
+    return db.execute(
+        "select exists (select from information_schema.columns "
+        "where table_schema = %s and table_name = %s and column_name = %s)",
+        (schema, table, column),
+    ).fetchone()[0]
 
 
 def _exists(db: Any, schema: str, table: str) -> bool:

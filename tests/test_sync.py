@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import rows, scalar
@@ -29,7 +30,21 @@ from ingest.sync import (
     parse_every,
     run_cycle,
     run_every,
+    unchanged_files,
 )
+
+
+def unchanged(conn: Connection, meters: Path) -> int | None:
+    with conn.connect() as session:
+        return unchanged_files(session, "meters", str(meters))
+
+
+def later_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loader's stat clock 3 s ahead, so files written or touched just now are vouched for by their
+    stat (ingest/filestat.py keeps no stat of a file changed within 2 s) without sleeping."""
+    monkeypatch.setattr(
+        "ingest.filestat.time", SimpleNamespace(time_ns=lambda: time.time_ns() + 3_000_000_000)
+    )
 
 
 def test_every_takes_durations_and_names_a_bad_one(capsys: pytest.CaptureFixture[str]) -> None:
@@ -73,7 +88,7 @@ def test_configuration_as_dlt_resolves_it(tmp_path: Path) -> None:
         configured_sources(tmp_path, {})
 
 
-def test_listing_names_the_files_the_loader_plans(tmp_path: Path) -> None:
+def test_listing_names_the_files_the_loader_plans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ingest.pipeline import VENDORS
 
     assert tuple(VENDORS) == VENDOR_NAMES
@@ -96,10 +111,14 @@ def test_listing_names_the_files_the_loader_plans(tmp_path: Path) -> None:
     for vendor, root in roots:
         planned = [p.file.name for p in VENDORS[vendor].plan(root)]
         assert [name for name, _ in listed_files(vendor, root)] == planned, (vendor, root)
-    # a file written within the filesystem's clock tick is not vouched for by its stat
+    # a file changed within the filesystem's clock tick is not vouched for by its stat, nor is one whose
+    # mtime was just set back (its ctime moved)
     assert file_stat(devices / "devices.json") is None
     os.utime(devices / "devices.json", (time.time() - 60, time.time() - 60))
-    assert file_stat(devices / "devices.json") is not None
+    assert file_stat(devices / "devices.json") is None
+    later_clock(monkeypatch)
+    st = (devices / "devices.json").stat()
+    assert file_stat(devices / "devices.json") == (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def test_every_loop_survives_failing_cycles_and_stops_on_sigterm() -> None:
@@ -159,7 +178,9 @@ def fingerprint(conn: Connection) -> list[tuple]:
     ]
 
 
-def test_sync_builds_only_what_new_loads_feed(fresh_db: Connection, tmp_path: Path) -> None:
+def test_sync_builds_only_what_new_loads_feed(
+    fresh_db: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ingest.build import build
 
     # a warehouse built before, as far as the meters' models need: the seeds and the battery dimension
@@ -173,8 +194,7 @@ def test_sync_builds_only_what_new_loads_feed(fresh_db: Connection, tmp_path: Pa
     write_json(
         meters / "m1.json", {"data": [meter_record("m1", t, v) for t, v in zip(stamps, kwh, strict=True)]}
     )
-    aged = time.time() - 60
-    os.utime(meters / "m1.json", (aged, aged))
+    later_clock(monkeypatch)  # in this process; the CLI run below comes seconds after the file's write
     sources = {v: None for v in VENDOR_NAMES} | {"meters": Configured("meters", str(meters), "test")}
 
     lines: list[str] = []
@@ -226,12 +246,27 @@ def test_sync_builds_only_what_new_loads_feed(fresh_db: Connection, tmp_path: Pa
     assert cycle.build is None and [r.unchanged_files for r in cycle.loaded] == [1]
     assert scalar(fresh_db, "select count(*) from raw_meters._gridhouse_builds") == 1
     assert fingerprint(fresh_db) == before
-    assert (
-        scalar(fresh_db, "select mtime_ns from raw_meters._gridhouse_files")
-        == (meters / "m1.json").stat().st_mtime_ns
-    )
+    st = (meters / "m1.json").stat()
+    assert rows(fresh_db, "select size_bytes, mtime_ns, ctime_ns from raw_meters._gridhouse_files") == [
+        (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    ]
     cycle = run_cycle(fresh_db, sources, lines.append, reports=False)
     assert cycle.loaded == [] and cycle.build is None
+
+    # other bytes of the same size under the same mtime (as `cp -p` or `rsync -t` deliver a correction):
+    # the ctime moved, so the file is read and the new value wins
+    text = (meters / "m1.json").read_text()
+    corrected = text.replace('"0100011D00FF": 0.25', '"0100011D00FF": 0.35', 1)
+    assert corrected != text and len(corrected) == len(text)
+    (meters / "m1.json").write_text(corrected)
+    os.utime(meters / "m1.json", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (meters / "m1.json").stat().st_size == st.st_size
+    assert unchanged(fresh_db, meters) is None
+    cycle = run_cycle(fresh_db, sources, lines.append, reports=False)
+    assert cycle.exit_code == 0 and cycle.built == ["meters"], lines
+    held = rows(fresh_db, "select count(*), sum(import_kwh) from marts.fct_meter_interval")[0]
+    assert held[0] == 8 and float(held[1]) == pytest.approx(sum(kwh) + 0.10)
+    assert unchanged(fresh_db, meters) == 1
 
     # a configured folder that is not there: one line naming it, exit 2, the other vendors go on
     sources["batteries"] = Configured("batteries", str(tmp_path / "nowhere"), "test")

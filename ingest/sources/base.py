@@ -184,7 +184,7 @@ def walk(
         # the stat before the digest: a write after it shows as another stat next time
         stat = file_stat(doc.path) if doc.path is not None else None
         if not full_refresh and memory.unchanged(doc.name, stat):
-            report.unchanged = True  # same size and mtime as when a finished load read it: not digested
+            report.unchanged = True  # the stat a finished load read it under: not digested
         elif not full_refresh and memory.digests.get(doc.name) == doc.digest:
             report.unchanged = True
             memory.restat(doc.name, stat)
