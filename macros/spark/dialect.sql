@@ -166,3 +166,13 @@
 {% macro spark__last_non_null(value, order_by) -%}
     max_by({{ value }}, {{ order_by }}) filter (where {{ value }} is not null)
 {%- endmacro %}
+
+
+{% macro spark__rollup_bucket(width, unit, column) -%}
+    {#- Spark's date_trunc gives a timestamp (an instant): back to the wall clock. -#}
+    cast(date_trunc('{{ unit }}', {{ column }}) as timestamp_ntz)
+{%- endmacro %}
+
+{% macro spark__last_by(value, order_by) -%}
+    max_by({{ value }}, {{ order_by }})
+{%- endmacro %}

@@ -42,23 +42,26 @@
             "rollup_bucket: width must be one of " ~ (units.keys() | list) ~ ", got " ~ width
         ) -%}
     {%- endif -%}
+    {{- return(adapter.dispatch('rollup_bucket', 'gridhouse')(width, units[width], column)) -}}
+{%- endmacro %}
+
+{% macro default__rollup_bucket(width, unit, column) -%}
     {%- if timescale_enabled() -%}
         time_bucket(interval '{{ width }}', {{ column }})
-    {%- elif target.type == 'spark' -%}
-        {#- Spark's date_trunc gives a timestamp (an instant): back to the wall clock -#}
-        cast(date_trunc('{{ units[width] }}', {{ column }}) as timestamp_ntz)
     {%- else -%}
-        date_trunc('{{ units[width] }}', {{ column }})
+        date_trunc('{{ unit }}', {{ column }})
     {%- endif -%}
 {%- endmacro %}
 
 
 {% macro last_by(value, order_by) -%}
     {#- Aggregate: `value` of the group's row with the greatest `order_by` (null when that row's is). -#}
+    {{- return(adapter.dispatch('last_by', 'gridhouse')(value, order_by)) -}}
+{%- endmacro %}
+
+{% macro default__last_by(value, order_by) -%}
     {%- if timescale_enabled() -%}
         last({{ value }}, {{ order_by }})
-    {%- elif target.type == 'spark' -%}
-        max_by({{ value }}, {{ order_by }})
     {%- else -%}
         ((array_agg({{ value }} order by {{ order_by }} desc))[1])
     {%- endif -%}
@@ -66,7 +69,7 @@
 
 
 {% macro rollup_is_incremental() %}
-    {#- True on plain PostgreSQL when the rollup table exists and this is not a full refresh. -#}
+    {#- True on plain PostgreSQL or Spark when the rollup table exists and this is not a full refresh. -#}
     {%- if not execute or timescale_enabled() -%}
         {%- do return(false) -%}
     {%- endif -%}
@@ -110,12 +113,14 @@
         Source rows are re-aggregated whole per bucket, so delete+insert on the unique key replaces exactly
         those buckets.
     -#}
+    {{- return(adapter.dispatch('rollup_where', 'gridhouse')(vendor)) -}}
+{%- endmacro %}
+
+{% macro default__rollup_where(vendor) -%}
     {%- set incremental = rollup_is_incremental() -%}
     {#- Rendered on every run, so dbt sees the load log among the model's inputs. -#}
     {%- set new_rows = loads_to_take_in(vendor, 'fresh.loaded_at', incremental) -%}
-    {%- if incremental and target.type == 'spark' -%}
-        {{ spark_rollup_where(new_rows) }}
-    {%- elif incremental -%}
+    {%- if incremental -%}
         {%- set width = config.require('bucket_width') -%}
         {%- set source = ref(config.require('source_model')) -%}
         {%- set source_time = config.require('source_time') -%}
