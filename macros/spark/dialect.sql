@@ -176,3 +176,19 @@
 {% macro spark__last_by(value, order_by) -%}
     max_by({{ value }}, {{ order_by }})
 {%- endmacro %}
+
+
+{% macro sum_in_order(expression, order_by) -%}
+    {#- Aggregate: sum(expression) adding the rows in order_by's order, so a double's sum does not change
+        in its last digit with the plan (a view summed at query time answers the same every time). -#}
+    {{- return(adapter.dispatch('sum_in_order', 'gridhouse')(expression, order_by)) -}}
+{%- endmacro %}
+
+{% macro default__sum_in_order(expression, order_by) -%}
+    sum({{ expression }} order by {{ order_by }})
+{%- endmacro %}
+
+{% macro spark__sum_in_order(expression, order_by) -%}
+    {#- Spark has no ordered aggregates: its sums are compared with PostgreSQL's within 1e-9 -#}
+    sum({{ expression }})
+{%- endmacro %}

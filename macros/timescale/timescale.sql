@@ -81,6 +81,8 @@ begin
             chunk_time_interval => interval '{{ chunk_interval }}',
             migrate_data => true
         );
+        -- the rows moved into chunks, which have no planner statistics yet (macro analyze_new_table)
+        analyze {{ relation }};
     end if;
     if not (
         select compression_enabled

@@ -33,10 +33,10 @@ weeks as (
         home_id,
         date_trunc('week', local_date)::date as local_week,
         max(time_zone) as time_zone,
-        sum(produced_kwh) as produced_kwh,
-        sum(consumed_kwh) as consumed_kwh,
-        sum(net_kwh) as net_kwh,
-        sum(solar_kwh) as solar_kwh,
+        {{ sum_in_order('produced_kwh', 'local_date') }} as produced_kwh,
+        {{ sum_in_order('consumed_kwh', 'local_date') }} as consumed_kwh,
+        {{ sum_in_order('net_kwh', 'local_date') }} as net_kwh,
+        {{ sum_in_order('solar_kwh', 'local_date') }} as solar_kwh,
         {{ last_non_null('battery_storage_pct', 'local_date') }} as battery_storage_pct,
         {{ last_non_null('ev_charge_pct', 'local_date') }} as ev_charge_pct
     from days
