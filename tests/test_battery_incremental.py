@@ -160,3 +160,26 @@ def test_a_build_leaves_a_running_load_for_the_next_build(battery_db):
     build_fixture_batteries(battery_db, "--select", "battery_telemetry")
     assert len(_snapshot(battery_db)) == len(before) + 2
     assert scalar(battery_db, f"select count(*) from {STORE} where loaded_at = %s", (stamp.loaded_at,)) == 2
+
+
+def test_a_table_built_whole_is_analyzed_before_its_readers_run(battery_db):
+    """The post-hook analyze_new_table: a table a build creates is analyzed by the build (a manual ANALYZE,
+    autovacuum's would show as last_autoanalyze), one that already has statistics is not analyzed again."""
+
+    def analyzed():
+        return scalar(
+            battery_db, f"select last_analyze from pg_stat_user_tables where relid = '{STORE}'::regclass"
+        )
+
+    first = analyzed()
+    assert first is not None
+    assert (
+        scalar(battery_db, f"select count(*) from pg_stats where schemaname || '.' || tablename = '{STORE}'")
+        > 0
+    )
+    add_points(battery_db, HEERLEN, "StateOfChargePercentage", [(LAST_MS + 4000, 80.0)])
+    build_fixture_batteries(battery_db, "--select", "battery_telemetry")  # incremental: statistics kept
+    assert scalar(battery_db, f"select count(*) from {STORE}") == 376
+    assert analyzed() == first
+    build_fixture_batteries(battery_db, "--select", "battery_telemetry", "--full-refresh")  # a new table
+    assert analyzed() > first
