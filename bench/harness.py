@@ -8,6 +8,7 @@ context (shown, never judged).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -15,7 +16,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -146,6 +147,20 @@ def prepare_env(home: Path | None = None) -> Path:
         if key == "GRIDHOUSE_DSN" or key.startswith("PG"):
             del os.environ[key]
     return chosen
+
+
+@contextlib.contextmanager
+def environment_restored(*keys: str) -> Iterator[None]:
+    """The block may set these environment variables: after it each is as it was (or absent again)."""
+    saved = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -15,12 +15,13 @@ Skips (no rows) where Java, pyspark or dbt-spark is absent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 from pathlib import Path
 
-from bench.harness import BASE_DAYS, Result, Workspace, load_tree, timed
+from bench.harness import BASE_DAYS, Result, Workspace, environment_restored, load_tree, timed
 from bench.steps import main_for
 
 HOURLY = "fct_device_energy_hourly"
@@ -91,8 +92,8 @@ def run(ws: Workspace) -> list[Result]:
         "GRIDHOUSE_SPARK_WAREHOUSE",
         "GRIDHOUSE_SPARK_METASTORE",
     )
-    saved = {k: os.environ.get(k) for k in settings}
-    try:
+    with environment_restored(*settings), contextlib.ExitStack() as stack:
+        stack.callback(cluster.stop)
         os.environ["GRIDHOUSE_SPARK_MASTER"] = cluster.start(workers=1)
         os.environ["GRIDHOUSE_LAKE_URL"] = (folder / "lake").as_uri()
         # a catalog of its own: every run builds from nothing
@@ -113,13 +114,6 @@ def run(ws: Workspace) -> list[Result]:
         _wait_for_executors(session, 2)
         two_workers_s = _rebuild_hourly(session)
         session.stop()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        cluster.stop()
     return [
         Result(
             "spark",

@@ -26,7 +26,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.harness import HISTORY_DAYS, Result, Warehouse, Workspace, forget_loads, load_tree
+from bench.harness import (
+    HISTORY_DAYS,
+    Result,
+    Warehouse,
+    Workspace,
+    environment_restored,
+    forget_loads,
+    load_tree,
+)
 from ingest.db import PROJECT_ROOT, Connection, _free_port, _port_is_free
 
 PGLITE = PROJECT_ROOT / "deploy" / "pglite"
@@ -134,16 +142,9 @@ def pglite_server(log: Path) -> Iterator[Connection]:
 def one_connection_loader() -> Iterator[None]:
     """What a server without COPY and with one connection needs (README, "Point it at your own database")."""
     wanted = {"GRIDHOUSE_LOADER_FORMAT": "insert_values", "LOAD__WORKERS": "1", "GRIDHOUSE_DBT_THREADS": "1"}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    try:
+    with environment_restored(*wanted):
+        os.environ.update(wanted)
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def compressed_column_bytes(db: Any, hypertable: str) -> dict[str, int]:

@@ -6,6 +6,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ingest.db import PROJECT_ROOT, Connection
 from ingest.errors import GridhouseError
@@ -26,6 +27,17 @@ class BuildResult:
 
     def count(self, resource: str, status: str) -> int:
         return self.statuses[f"{resource}:{status}"]
+
+    @classmethod
+    def of(cls, invoked: Any) -> BuildResult:
+        """The outcome of `dbtRunner().invoke(...)`, per node."""
+        statuses: Counter[str] = Counter()
+        nodes: list[tuple[str, str]] = []
+        for node_result in getattr(invoked.result, "results", None) or []:
+            resource = getattr(node_result.node, "resource_type", "node")
+            statuses[f"{resource}:{node_result.status}"] += 1
+            nodes.append((node_result.node.unique_id, str(node_result.status)))
+        return cls(success=bool(invoked.success), statuses=statuses, nodes=nodes)
 
     def by_resource(self) -> Counter[str]:
         """Nodes run per resource type (model, test, snapshot, seed)."""
@@ -53,16 +65,9 @@ def run_dbt(conn: Connection, args: list[str], quiet: bool = False) -> BuildResu
     if quiet:
         command = ["--quiet", *command]
     result = dbtRunner().invoke(command)
-    statuses: Counter[str] = Counter()
-    nodes: list[tuple[str, str]] = []
-    if result.result is not None and hasattr(result.result, "results"):
-        for node_result in result.result.results:
-            resource = getattr(node_result.node, "resource_type", "node")
-            statuses[f"{resource}:{node_result.status}"] += 1
-            nodes.append((node_result.node.unique_id, str(node_result.status)))
     if result.exception is not None:
         raise GridhouseError(f"dbt {args[0]} could not run: {result.exception}")
-    return BuildResult(success=bool(result.success), statuses=statuses, nodes=nodes)
+    return BuildResult.of(result)
 
 
 def build(

@@ -29,6 +29,7 @@ from pathlib import Path
 import orjson
 
 from ingest.errors import GridhouseError
+from ingest.filestat import matching_files
 from ingest.quarantine import Flawed, JsonPath, Rejects
 
 BOM = b"\xef\xbb\xbf"
@@ -107,13 +108,8 @@ class UnnamableInput:
 
 def find_files(root: Path, pattern: str, label: str) -> list[FileInput | UnnamableInput]:
     """The files under `root` matching `pattern`, sorted, named `<label>/<relative path>`."""
-    if not root.exists():
-        return []
-    paths = [root] if root.is_file() else sorted(p for p in root.rglob(pattern) if p.is_file())
-    base = root.parent if root.is_file() else root
     found: list[FileInput | UnnamableInput] = []
-    for path in paths:
-        name = f"{label}/{path.relative_to(base).as_posix()}"
+    for name, path in matching_files(root, pattern, label):
         if unstorable(name) is None:
             found.append(FileInput(path, name))
         else:

@@ -38,6 +38,8 @@ import pyarrow.compute as pc
 
 from ingest.db import PROJECT_ROOT
 from ingest.errors import GridhouseError
+from ingest.filestat import FILES
+from ingest.loads import TABLE as LOG
 from ingest.memory import Memory
 from ingest.reports import FileReport, LoadReport
 from ingest.sources import devices
@@ -49,8 +51,6 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
 
 DATASET = "raw_devices"
-LOG = "_gridhouse_loads"
-FILES = "_gridhouse_files"
 # dbt_project.yml var device_time_zone: the zone of a device the registry gives none for.
 DEFAULT_TIME_ZONE = "Europe/Zurich"
 DAY_BATCH_ROWS = 250_000

@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ingest.filestat import Stat
+from ingest.filestat import FILES, Stat
 from ingest.loads import TABLE as LOG
 from ingest.reports import FileReport
 from ingest.sources.marks import SERIES_SEPARATOR
 
-FILES = "_gridhouse_files"
 SERIES = "_gridhouse_series"
 
 Mark = list[int]  # [hwm_ms, n, checksum]

@@ -237,7 +237,6 @@ def spark_env() -> dict[str, str]:
 def build(dbt_args: list[str] | None = None, quiet: bool = False) -> Any:
     """`dbt <args>` on the spark target, in this process (dbt-spark's session lives in it). Without args:
     `dbt run` of every model the target enables (the device tiers). Returns ingest.build.BuildResult."""
-    from collections import Counter
 
     from ingest.build import DBT_PROJECT_DIR, BuildResult
 
@@ -261,14 +260,9 @@ def build(dbt_args: list[str] | None = None, quiet: bool = False) -> Any:
         str(PROJECT_ROOT),
     ]
     result = dbtRunner().invoke(["--quiet", *command] if quiet else command)
-    statuses: Counter[str] = Counter()
-    nodes = []
-    for node_result in getattr(result.result, "results", None) or []:
-        statuses[f"{node_result.node.resource_type}:{node_result.status}"] += 1
-        nodes.append((node_result.node.unique_id, str(node_result.status)))
     if result.exception is not None:
         raise GridhouseError(f"dbt {args[0]} on the spark target could not run: {result.exception}")
-    return BuildResult(success=bool(result.success), statuses=statuses, nodes=nodes)
+    return BuildResult.of(result)
 
 
 def command(args: Any) -> int:

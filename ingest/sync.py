@@ -32,9 +32,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.db import PROJECT_ROOT, Connection
+from ingest.build import DBT_PROJECT_DIR  # its module imports no dbt: that happens inside build()
+from ingest.db import Connection
 from ingest.errors import GridhouseError
-from ingest.filestat import file_stat
+from ingest.filestat import FILES, file_stat, matching_files
+from ingest.loads import TABLE as LOADS
 
 if TYPE_CHECKING:
     from ingest.build import BuildResult
@@ -43,9 +45,7 @@ if TYPE_CHECKING:
 # As ingest.pipeline.VENDORS names them (tests/test_sync.py checks), without importing dlt.
 VENDOR_NAMES = ("batteries", "meters", "circuits", "devices")
 BUILDS = "_gridhouse_builds"
-FILES = "_gridhouse_files"  # ingest.memory.FILES, not imported: it pulls in pyarrow
 SYNC_LOCK = "gridhouse sync"
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"  # as ingest.build has it (which imports more)
 
 Echo = Callable[[str], None]
 
@@ -151,16 +151,7 @@ def listed_files(vendor: str, root: Path) -> list[tuple[str, Path]]:
 
 
 def _find(root: Path, patterns: tuple[str, ...], label: str) -> list[tuple[str, Path]]:
-    """As ingest.documents.find_files names them (which imports pyarrow: not here)."""
-    if not root.exists():
-        return []
-    if root.is_file():
-        return [(f"{label}/{root.name}", root)]
-    found = []
-    for pattern in patterns:
-        paths = sorted(p for p in root.rglob(pattern) if p.is_file())
-        found += [(f"{label}/{p.relative_to(root).as_posix()}", p) for p in paths]
-    return found
+    return [found for pattern in patterns for found in matching_files(root, pattern, label)]
 
 
 def unchanged_files(db: Any, vendor: str, location: str) -> int | None:
@@ -184,7 +175,7 @@ def unchanged_files(db: Any, vendor: str, location: str) -> int | None:
             ).format(
                 schema=sql.Identifier(f"raw_{vendor}"),
                 files=sql.Identifier(FILES),
-                log=sql.Identifier("_gridhouse_loads"),
+                log=sql.Identifier(LOADS),
             ),
             ([name for name, _ in listed],),
         )
@@ -231,7 +222,7 @@ def pending_build(db: Any, vendor: str) -> datetime | None:
     from psycopg import sql
 
     schema = f"raw_{vendor}"
-    if not _exists(db, schema, "_gridhouse_loads"):
+    if not _exists(db, schema, LOADS):
         return None
     ident = sql.Identifier(schema)
     built = sql.SQL("null::timestamptz")  # never built by a sync
@@ -241,8 +232,8 @@ def pending_build(db: Any, vendor: str) -> datetime | None:
         )
     built_through, newest = db.execute(
         sql.SQL(
-            "select {built}, (select max(loaded_at) from {schema}._gridhouse_loads where status <> 'running')"
-        ).format(built=built, schema=ident)
+            "select {built}, (select max(loaded_at) from {schema}.{loads} where status <> 'running')"
+        ).format(built=built, schema=ident, loads=sql.Identifier(LOADS))
     ).fetchone()
     if newest is None or (built_through is not None and newest <= built_through):
         return None

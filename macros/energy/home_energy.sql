@@ -1,8 +1,8 @@
 {#
-    Select list shared by the home rollups (int_devices__home_hours, fct_home_energy_daily and _monthly):
-    sums a device rollup (alias `tier`, joined to dim_devices as `devices` and to the home capacities as
-    `homes`) over a home's devices, added in device order (these are views: the same answer whatever the
-    plan). Storage: energy stored in the home's batteries (EVs) at the end of the
+    Select list shared by the home rollups (int_devices__home_hours, fct_home_energy_daily and
+    _monthly): sums a device rollup (alias `tier`, joined to dim_devices as `devices` and to the home
+    capacities as `homes`) over a home's devices, added in device order (these are views: the same
+    answer whatever the plan). Storage: energy stored in the home's batteries (EVs) at the end of the
     period, each device at its last reading, over the capacity of all its batteries (EVs), in %.
 #}
 {% macro home_energy_columns() -%}

@@ -45,22 +45,17 @@
 {%- endmacro %}
 
 
-{% macro spark__rollup_where(vendor) -%}
+{% macro spark__rollup_touched(new_rows) -%}
     {#- rollup_where on Spark: the source rows of the partitions (local_<partition_unit>) that the rows of
-        the loads this rollup has not taken in fall in, so each is recomputed whole. -#}
-    {%- set incremental = rollup_is_incremental() -%}
-    {#- Rendered on every run, so dbt sees the load log among the model's inputs. -#}
-    {%- set new_rows = loads_to_take_in(vendor, 'fresh.loaded_at', incremental) -%}
-    {%- if incremental -%}
-        {%- set source = ref(config.require('source_model')) -%}
-        {%- set source_time = config.require('source_time') -%}
-        {%- set unit = config.require('partition_unit') %}
+        the loads this rollup has not taken in (`new_rows`) fall in, so each is recomputed whole. -#}
+    {%- set source = ref(config.require('source_model')) -%}
+    {%- set source_time = config.require('source_time') -%}
+    {%- set unit = config.require('partition_unit') %}
         where cast(date_trunc('{{ unit }}', {{ source_time }}) as date) in (
             select distinct cast(date_trunc('{{ unit }}', fresh.{{ source_time }}) as date)
             from {{ source }} as fresh
             where {{ new_rows }}
         )
-    {%- endif -%}
 {%- endmacro %}
 
 

@@ -113,45 +113,45 @@
         Source rows are re-aggregated whole per bucket, so delete+insert on the unique key replaces exactly
         those buckets.
     -#}
-    {{- return(adapter.dispatch('rollup_where', 'gridhouse')(vendor)) -}}
-{%- endmacro %}
-
-{% macro default__rollup_where(vendor) -%}
     {%- set incremental = rollup_is_incremental() -%}
     {#- Rendered on every run, so dbt sees the load log among the model's inputs. -#}
     {%- set new_rows = loads_to_take_in(vendor, 'fresh.loaded_at', incremental) -%}
     {%- if incremental -%}
-        {%- set width = config.require('bucket_width') -%}
-        {%- set source = ref(config.require('source_model')) -%}
-        {%- set source_time = config.require('source_time') -%}
-        {%- set keys = config.require('unique_key') | reject('equalto', config.require('time_column')) | list -%}
-        {%- set touched -%}
-            select distinct
-                {%- for key in keys %}
-                fresh.{{ key }},
-                {%- endfor %}
-                {{ rollup_bucket(width, 'fresh.' ~ source_time) }} as bucket_start
-            from {{ source }} as fresh
-            where {{ new_rows }}
-        {%- endset %}
-        where
-            exists (
-                select 1
-                from ({{ touched }}) as touched
-                where
-                    {%- for key in keys %}
-                    touched.{{ key }} = {{ source.identifier }}.{{ key }} and
-                    {%- endfor %}
-                    {{ source.identifier }}.{{ source_time }} >= touched.bucket_start
-                    and {{ source.identifier }}.{{ source_time }} < touched.bucket_start + interval '{{ width }}'
-            )
-            -- the span of the touched buckets as two scalar bounds, which the source's time index serves
-            and {{ source_time }} >= (select min(touched.bucket_start) from ({{ touched }}) as touched)
-            and {{ source_time }} < (
-                select max(touched.bucket_start) + interval '{{ width }}' from ({{ touched }}) as touched
-            )
-            and {{ source_time }} >= {{ rollup_safe_start(source, source_time, width) }}
+        {{- return(adapter.dispatch('rollup_touched', 'gridhouse')(new_rows)) -}}
     {%- endif -%}
+{%- endmacro %}
+
+{% macro default__rollup_touched(new_rows) -%}
+    {%- set width = config.require('bucket_width') -%}
+    {%- set source = ref(config.require('source_model')) -%}
+    {%- set source_time = config.require('source_time') -%}
+    {%- set keys = config.require('unique_key') | reject('equalto', config.require('time_column')) | list -%}
+    {%- set touched -%}
+        select distinct
+            {%- for key in keys %}
+            fresh.{{ key }},
+            {%- endfor %}
+            {{ rollup_bucket(width, 'fresh.' ~ source_time) }} as bucket_start
+        from {{ source }} as fresh
+        where {{ new_rows }}
+    {%- endset %}
+    where
+        exists (
+            select 1
+            from ({{ touched }}) as touched
+            where
+                {%- for key in keys %}
+                touched.{{ key }} = {{ source.identifier }}.{{ key }} and
+                {%- endfor %}
+                {{ source.identifier }}.{{ source_time }} >= touched.bucket_start
+                and {{ source.identifier }}.{{ source_time }} < touched.bucket_start + interval '{{ width }}'
+        )
+        -- the span of the touched buckets as two scalar bounds, which the source's time index serves
+        and {{ source_time }} >= (select min(touched.bucket_start) from ({{ touched }}) as touched)
+        and {{ source_time }} < (
+            select max(touched.bucket_start) + interval '{{ width }}' from ({{ touched }}) as touched
+        )
+        and {{ source_time }} >= {{ rollup_safe_start(source, source_time, width) }}
 {%- endmacro %}
 
 
